@@ -1,0 +1,62 @@
+# Tocsin — the project's vocabulary. Every target installs what it needs first (idempotent).
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+export CDK_DISABLE_CLI_TELEMETRY := true
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+
+.PHONY: install demo test test-fast lint typecheck synth openapi bench local clean
+
+# --- installation (no-op when up to date) -------------------------------------------------
+$(BIN)/activate:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed
+
+# --- the two commands of the README ---------------------------------------------------------
+demo: $(VENV)/.installed
+	$(BIN)/tocsin demo
+
+test: install
+	$(BIN)/ruff check functions infra tests bench app.py
+	$(BIN)/ruff format --check functions infra tests bench app.py
+	$(BIN)/mypy
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+# --- everyday targets -------------------------------------------------------------------------
+test-fast: $(VENV)/.installed
+	$(BIN)/pytest -n 2 -m "not slow"
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check --fix functions infra tests bench app.py
+	$(BIN)/ruff format functions infra tests bench app.py
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
+
+local: $(VENV)/.installed
+	$(BIN)/tocsin local up
+
+synth: install
+	cdk synth --no-notices --quiet
+
+openapi: $(VENV)/.installed
+	$(BIN)/tocsin openapi > docs/openapi.json
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache

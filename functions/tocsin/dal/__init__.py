@@ -1,0 +1,1 @@
+"""Persistence: the DynamoDB single table and the S3 artifact bucket."""

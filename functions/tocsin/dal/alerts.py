@@ -1,0 +1,405 @@
+"""Alert dedup records, group ownership and the transactions that tie alerts to incidents.
+
+Exactly-once rests on three conditional writes:
+- the dedup record (ALERT#<source>#<fp> / DEDUP) turns a re-delivery into one counter update;
+- the group record (GROUP#<key> / OPEN) is created with attribute_not_exists in the same
+  transaction as the incident, so concurrent deliveries of one group create one incident;
+- a resolve flips the dedup state conditionally, so the incident's firing count moves once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from tocsin.dal import schema
+from tocsin.dal.aws import client
+from tocsin.dal.dynamo import cancellation_codes, deser, is_conditional_failure, ser, ser_value
+from tocsin.dal.incidents import incident_item, incident_key, incident_pk, timeline_put
+from tocsin.domain.alerts import Alert, AlertStatus
+from tocsin.domain.clock import iso
+from tocsin.domain.incidents import Incident, IncidentStatus
+from tocsin.domain.timeline import TimelineEvent
+
+
+def dedup_key(source: str, fingerprint: str) -> dict[str, Any]:
+    return ser({schema.PK: f"ALERT#{source}#{fingerprint}", schema.SK: "DEDUP"})
+
+
+def group_key(key: str) -> dict[str, Any]:
+    return ser({schema.PK: f"GROUP#{key}", schema.SK: "OPEN"})
+
+
+def alert_sk(alert: Alert) -> str:
+    return f"ALERT#{alert.source}#{alert.fingerprint}"
+
+
+@dataclass(frozen=True)
+class Dedup:
+    status: AlertStatus
+    deliveries: int
+    incident_id: str | None
+    suppressed_by: str | None
+
+
+@dataclass(frozen=True)
+class Group:
+    incident_id: str
+    window_ends_at: str | None
+
+
+class GroupTaken(Exception):
+    """Another delivery created the group's incident first."""
+
+
+class IncidentClosed(Exception):
+    """The incident resolved while we were joining it."""
+
+
+class AlertRepository:
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.ddb = client("dynamodb")
+
+    # --- dedup ------------------------------------------------------------------------------
+    def repeat(self, alert: Alert, now: datetime) -> Dedup | None:
+        """The fast path: a delivery of a known alert in the same state only bumps a counter.
+
+        One conditional UpdateItem. None when the alert is new, changed state, or its incident
+        was resolved since (then the slow path decides)."""
+        try:
+            resp = self.ddb.update_item(
+                TableName=self.table,
+                Key=dedup_key(alert.source, alert.fingerprint),
+                UpdateExpression="SET last_seen = :now ADD deliveries :one",
+                ConditionExpression=(
+                    "#st = :status AND (attribute_exists(incident_id) OR #st = :resolved "
+                    "OR suppressed_until > :now)"
+                ),
+                ExpressionAttributeNames={"#st": "status"},
+                ExpressionAttributeValues={
+                    ":now": ser_value(iso(now)),
+                    ":one": ser_value(1),
+                    ":status": ser_value(alert.status.value),
+                    ":resolved": ser_value(AlertStatus.RESOLVED.value),
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return None
+            raise
+        return _dedup(deser(resp["Attributes"]))
+
+    def get_dedup(self, alert: Alert) -> Dedup | None:
+        resp = self.ddb.get_item(
+            TableName=self.table,
+            Key=dedup_key(alert.source, alert.fingerprint),
+            ConsistentRead=True,
+        )
+        return _dedup(deser(resp["Item"])) if "Item" in resp else None
+
+    def record_unlinked(
+        self,
+        alert: Alert,
+        now: datetime,
+        suppressed_by: str | None = None,
+        suppressed_until: datetime | None = None,
+    ) -> None:
+        """Remember an alert that belongs to no incident (suppressed, or resolved unseen)."""
+        self.ddb.update_item(
+            TableName=self.table,
+            Key=dedup_key(alert.source, alert.fingerprint),
+            UpdateExpression=(
+                "SET #st = :status, last_seen = :now, title = :title, raw_ref = :raw"
+                + (", suppressed_by = :sb, suppressed_until = :su" if suppressed_by else "")
+                + " REMOVE incident_id ADD deliveries :one"
+            ),
+            ExpressionAttributeNames={"#st": "status"},
+            ExpressionAttributeValues={
+                ":status": ser_value(alert.status.value),
+                ":now": ser_value(iso(now)),
+                ":title": ser_value(alert.title),
+                ":raw": ser_value(alert.raw_ref or ""),
+                ":one": ser_value(1),
+                **(
+                    {":sb": ser_value(suppressed_by), ":su": ser_value(iso(suppressed_until))}
+                    if suppressed_by and suppressed_until
+                    else {}
+                ),
+            },
+        )
+
+    # --- groups -----------------------------------------------------------------------------
+    def get_group(self, key: str) -> Group | None:
+        resp = self.ddb.get_item(TableName=self.table, Key=group_key(key), ConsistentRead=True)
+        if "Item" not in resp:
+            return None
+        item = deser(resp["Item"])
+        return Group(incident_id=item["incident_id"], window_ends_at=item.get("window_ends_at"))
+
+    def release_group(self, key: str, incident_id: str) -> None:
+        try:
+            self.ddb.delete_item(
+                TableName=self.table,
+                Key=group_key(key),
+                ConditionExpression="incident_id = :id",
+                ExpressionAttributeValues={":id": ser_value(incident_id)},
+            )
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+
+    # --- incident lifecycle transactions ------------------------------------------------------
+    def open_incident(
+        self,
+        incident: Incident,
+        alert: Alert,
+        grouping_key: str,
+        window_ends_at: datetime | None,
+        replaces: str | None,
+        events: list[TimelineEvent],
+    ) -> None:
+        """Create the group's incident with its first alert, atomically. Raises GroupTaken."""
+        now = iso(incident.created_at)
+        group_item = {
+            schema.PK: f"GROUP#{grouping_key}",
+            schema.SK: "OPEN",
+            "incident_id": incident.id,
+            "created_at": now,
+            "window_ends_at": iso(window_ends_at) if window_ends_at else None,
+        }
+        if replaces:
+            group_condition = "attribute_not_exists(pk) OR incident_id = :old"
+            group_values: dict[str, Any] = {":old": ser_value(replaces)}
+        else:
+            group_condition = "attribute_not_exists(pk)"
+            group_values = {}
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": ser(group_item),
+                    "ConditionExpression": group_condition,
+                    **({"ExpressionAttributeValues": group_values} if group_values else {}),
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": ser(incident_item(incident)),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": ser(self._alert_item(incident.id, alert, incident.created_at)),
+                }
+            },
+            self._dedup_update(alert, incident.id, now),
+        ]
+        items += [timeline_put(event, self.table) for event in events]
+        try:
+            self.ddb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            codes = cancellation_codes(exc)
+            if codes and codes[0] == "ConditionalCheckFailed":
+                raise GroupTaken() from None
+            raise
+
+    def join_incident(
+        self,
+        incident_id: str,
+        alert: Alert,
+        now: datetime,
+        new_alert: bool,
+        events: list[TimelineEvent],
+    ) -> None:
+        """Add a firing alert to an open incident (or mark a known one firing again).
+
+        Raises IncidentClosed when the incident resolved meanwhile."""
+        at = iso(now)
+        incident_update = {
+            "Update": {
+                "TableName": self.table,
+                "Key": incident_key(incident_id),
+                "UpdateExpression": "SET updated_at = :now ADD firing_count :one, alert_count :new, version :one",
+                "ConditionExpression": "attribute_exists(pk) AND #st <> :resolved",
+                "ExpressionAttributeNames": {"#st": "status"},
+                "ExpressionAttributeValues": {
+                    ":now": ser_value(at),
+                    ":one": ser_value(1),
+                    ":new": ser_value(1 if new_alert else 0),
+                    ":resolved": ser_value(IncidentStatus.RESOLVED.value),
+                },
+            }
+        }
+        items: list[dict[str, Any]] = [
+            incident_update,
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": ser(self._alert_item(incident_id, alert, now)),
+                }
+            },
+            # two deliveries racing on one alert: only one may count it as firing
+            self._dedup_update(
+                alert,
+                incident_id,
+                at,
+                condition="attribute_not_exists(pk) OR #st <> :firing OR attribute_not_exists(incident_id) "
+                "OR incident_id <> :inc",
+            ),
+        ]
+        items += [timeline_put(event, self.table) for event in events]
+        try:
+            self.ddb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            codes = cancellation_codes(exc)
+            if codes and codes[0] == "ConditionalCheckFailed":
+                raise IncidentClosed() from None
+            if len(codes) > 2 and codes[2] == "ConditionalCheckFailed":
+                return  # the concurrent delivery already counted it
+            raise
+
+    def resolve_alert(
+        self, incident_id: str, alert: Alert, now: datetime, events: list[TimelineEvent]
+    ) -> bool:
+        """Mark a firing alert of an incident resolved. False if it was not firing (any more)."""
+        at = iso(now)
+        items: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": dedup_key(alert.source, alert.fingerprint),
+                    "UpdateExpression": "SET #st = :resolved, last_seen = :now ADD deliveries :one",
+                    "ConditionExpression": "#st = :firing AND incident_id = :inc",
+                    "ExpressionAttributeNames": {"#st": "status"},
+                    "ExpressionAttributeValues": {
+                        ":resolved": ser_value(AlertStatus.RESOLVED.value),
+                        ":firing": ser_value(AlertStatus.FIRING.value),
+                        ":inc": ser_value(incident_id),
+                        ":now": ser_value(at),
+                        ":one": ser_value(1),
+                    },
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": ser({schema.PK: incident_pk(incident_id), schema.SK: alert_sk(alert)}),
+                    "UpdateExpression": "SET #st = :resolved, ended_at = :now, last_seen = :now",
+                    "ExpressionAttributeNames": {"#st": "status"},
+                    "ExpressionAttributeValues": {
+                        ":resolved": ser_value(AlertStatus.RESOLVED.value),
+                        ":now": ser_value(iso(alert.ended_at or now)),
+                    },
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": incident_key(incident_id),
+                    "UpdateExpression": "SET updated_at = :now ADD firing_count :minus, version :one",
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeValues": {
+                        ":now": ser_value(at),
+                        ":minus": ser_value(-1),
+                        ":one": ser_value(1),
+                    },
+                }
+            },
+        ]
+        items += [timeline_put(event, self.table) for event in events]
+        try:
+            self.ddb.transact_write_items(TransactItems=items)
+            return True
+        except ClientError as exc:
+            if cancellation_codes(exc):
+                return False
+            raise
+
+    def incident_alerts(self, incident_id: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :a)",
+            "ExpressionAttributeValues": {
+                ":pk": ser_value(incident_pk(incident_id)),
+                ":a": ser_value("ALERT#"),
+            },
+        }
+        while True:
+            resp = self.ddb.query(**kwargs)
+            items += [deser(raw) for raw in resp.get("Items", [])]
+            if "LastEvaluatedKey" not in resp:
+                return items
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def unlink_alerts(self, incident_id: str) -> int:
+        """After resolution: the incident's alerts no longer dedup into it, so a new firing
+        opens a new incident. Returns how many dedup records were unlinked."""
+        count = 0
+        for item in self.incident_alerts(incident_id):
+            try:
+                self.ddb.update_item(
+                    TableName=self.table,
+                    Key=dedup_key(item["source"], item["fingerprint"]),
+                    UpdateExpression="REMOVE incident_id",
+                    ConditionExpression="incident_id = :inc",
+                    ExpressionAttributeValues={":inc": ser_value(incident_id)},
+                )
+                count += 1
+            except ClientError as exc:
+                if not is_conditional_failure(exc):
+                    raise
+        return count
+
+    # --- items ------------------------------------------------------------------------------
+    @staticmethod
+    def _alert_item(incident_id: str, alert: Alert, now: datetime) -> dict[str, Any]:
+        return {
+            schema.PK: incident_pk(incident_id),
+            schema.SK: alert_sk(alert),
+            "type": "incident_alert",
+            "last_seen": iso(now),
+            **alert.model_dump(mode="json", exclude_none=True),
+        }
+
+    def _dedup_update(
+        self, alert: Alert, incident_id: str, at: str, condition: str | None = None
+    ) -> dict[str, Any]:
+        """The dedup record now points at `incident_id` in the alert's state (firing)."""
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": dedup_key(alert.source, alert.fingerprint),
+            "UpdateExpression": (
+                "SET #st = :firing, incident_id = :inc, last_seen = :now, title = :title, raw_ref = :raw "
+                "REMOVE suppressed_by, suppressed_until ADD deliveries :one"
+            ),
+            "ExpressionAttributeNames": {"#st": "status"},
+            "ExpressionAttributeValues": {
+                ":firing": ser_value(AlertStatus.FIRING.value),
+                ":inc": ser_value(incident_id),
+                ":now": ser_value(at),
+                ":title": ser_value(alert.title),
+                ":raw": ser_value(alert.raw_ref or ""),
+                ":one": ser_value(1),
+            },
+        }
+        if condition:
+            update["ConditionExpression"] = condition
+        return {"Update": update}
+
+
+def _dedup(item: dict[str, Any]) -> Dedup:
+    return Dedup(
+        status=AlertStatus(item["status"]),
+        deliveries=int(item.get("deliveries", 0)),
+        incident_id=item.get("incident_id"),
+        suppressed_by=item.get("suppressed_by"),
+    )

@@ -1,0 +1,356 @@
+"""Incidents and their timelines in the single table (see dal/schema.py for the layout)."""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from tocsin.dal import schema
+from tocsin.dal.aws import client
+from tocsin.dal.dynamo import (
+    cancellation_codes,
+    decode_cursor,
+    deser,
+    encode_cursor,
+    is_conditional_failure,
+    ser,
+    ser_value,
+)
+from tocsin.domain.clock import iso
+from tocsin.domain.errors import IncidentNotFoundError, VersionConflictError
+from tocsin.domain.incidents import Incident, IncidentStatus
+from tocsin.domain.timeline import TimelineEvent
+
+META = "META"
+MAX_PAGE = 100
+
+
+def incident_pk(incident_id: str) -> str:
+    return f"INC#{incident_id}"
+
+
+def incident_key(incident_id: str) -> dict[str, Any]:
+    return ser({schema.PK: incident_pk(incident_id), schema.SK: META})
+
+
+def _index_keys(incident: Incident) -> dict[str, Any]:
+    created = f"{iso(incident.created_at)}#{incident.id}"
+    keys: dict[str, Any] = {
+        "gsi1pk": f"STATUS#{incident.status}",
+        "gsi1sk": created,
+        "gsi3pk": f"SEVERITY#{incident.severity}",
+        "gsi3sk": created,
+        "gsi4pk": "INCIDENTS",
+        "gsi4sk": created,
+    }
+    if incident.service:
+        keys["gsi2pk"] = f"SERVICE#{incident.service}"
+        keys["gsi2sk"] = created
+    return keys
+
+
+def incident_item(incident: Incident) -> dict[str, Any]:
+    data = incident.model_dump(mode="json", exclude_none=True, exclude={"ref"})
+    return {
+        schema.PK: incident_pk(incident.id),
+        schema.SK: META,
+        "type": "incident",
+        **data,
+        **_index_keys(incident),
+    }
+
+
+def to_incident(item: dict[str, Any]) -> Incident:
+    fields = {k: v for k, v in item.items() if k in Incident.model_fields}
+    return Incident.model_validate(fields)
+
+
+def timeline_item(event: TimelineEvent) -> dict[str, Any]:
+    return {
+        schema.PK: incident_pk(event.incident_id),
+        schema.SK: f"TL#{iso(event.at)}#{event.id}",
+        "type": "timeline",
+        **event.model_dump(mode="json", exclude_none=True),
+    }
+
+
+def timeline_put(event: TimelineEvent, table: str) -> dict[str, Any]:
+    return {"Put": {"TableName": table, "Item": ser(timeline_item(event))}}
+
+
+class IncidentRepository:
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.ddb = client("dynamodb")
+
+    # --- reads ------------------------------------------------------------------------------
+    def get(self, incident_id: str) -> Incident:
+        resp = self.ddb.get_item(
+            TableName=self.table, Key=incident_key(incident_id), ConsistentRead=True
+        )
+        if "Item" not in resp:
+            raise IncidentNotFoundError(f"no incident {incident_id!r}")
+        return to_incident(deser(resp["Item"]))
+
+    def find(self, incident_id: str) -> Incident | None:
+        try:
+            return self.get(incident_id)
+        except IncidentNotFoundError:
+            return None
+
+    def search(
+        self,
+        statuses: Iterable[IncidentStatus] = (),
+        severity: str | None = None,
+        service: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[Incident], str | None]:
+        """Newest first. Each filter maps to a GSI partition; several statuses are queried
+        side by side and merged, so listing never scans."""
+        limit = max(1, min(limit, MAX_PAGE))
+        filters: dict[str, str] = {}
+        partitions: list[tuple[str, str]]  # (index name, partition value)
+        status_list = list(dict.fromkeys(statuses))
+        if status_list:
+            partitions = [("by_status", f"STATUS#{s}") for s in status_list]
+            if severity:
+                filters["severity"] = severity
+            if service:
+                filters["service"] = service
+        elif service:
+            partitions = [("by_service", f"SERVICE#{service}")]
+            if severity:
+                filters["severity"] = severity
+        elif severity:
+            partitions = [("by_severity", f"SEVERITY#{severity}")]
+        else:
+            partitions = [("by_created", "INCIDENTS")]
+        state: dict[str, Any] = decode_cursor(cursor) if cursor else {}
+        streams = [
+            self._stream(index, value, filters, state.get(value), limit)
+            for index, value in partitions
+        ]
+        merged = heapq.merge(*streams, key=lambda pair: pair[0], reverse=True)
+        page: list[Incident] = []
+        last_keys: dict[str, Any] = dict(state)
+        for _sort_key, value, item in merged:
+            if len(page) == limit:
+                return page, encode_cursor(last_keys)
+            page.append(to_incident(item))
+            last_keys[value] = self._start_key(partitions, value, item)
+        return page, None
+
+    @staticmethod
+    def _start_key(
+        partitions: list[tuple[str, str]], value: str, item: dict[str, Any]
+    ) -> dict[str, str]:
+        index_name = next(index for index, v in partitions if v == value)
+        index = schema.INDEX_BY_NAME[index_name]
+        return {
+            schema.PK: item[schema.PK],
+            schema.SK: item[schema.SK],
+            index.pk: item[index.pk],
+            index.sk: item[index.sk],
+        }
+
+    def _stream(
+        self,
+        index_name: str,
+        value: str,
+        filters: dict[str, str],
+        start: dict[str, str] | None,
+        limit: int,
+    ) -> Iterable[tuple[str, str, dict[str, Any]]]:
+        index = schema.INDEX_BY_NAME[index_name]
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": index.name,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": index.pk},
+            "ExpressionAttributeValues": {":pk": ser_value(value)},
+            "ScanIndexForward": False,
+            "Limit": limit + 1,
+        }
+        if filters:
+            clauses = []
+            for n, (attr, wanted) in enumerate(sorted(filters.items())):
+                kwargs["ExpressionAttributeNames"][f"#f{n}"] = attr
+                kwargs["ExpressionAttributeValues"][f":f{n}"] = ser_value(wanted)
+                clauses.append(f"#f{n} = :f{n}")
+            kwargs["FilterExpression"] = " AND ".join(clauses)
+        if start:
+            kwargs["ExclusiveStartKey"] = ser(start)
+        while True:
+            resp = self.ddb.query(**kwargs)
+            for raw in resp.get("Items", []):
+                item = deser(raw)
+                yield item[index.sk], value, item
+            if "LastEvaluatedKey" not in resp:
+                return
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def timeline(
+        self, incident_id: str, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[TimelineEvent], str | None]:
+        """Oldest first."""
+        limit = max(1, min(limit, 500))
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :tl)",
+            "ExpressionAttributeValues": {
+                ":pk": ser_value(incident_pk(incident_id)),
+                ":tl": ser_value("TL#"),
+            },
+            "Limit": limit,
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = ser(decode_cursor(cursor))
+        resp = self.ddb.query(**kwargs)
+        events = [
+            TimelineEvent.model_validate(_fields(deser(raw), TimelineEvent))
+            for raw in resp.get("Items", [])
+        ]
+        last = resp.get("LastEvaluatedKey")
+        return events, encode_cursor(deser(last)) if last else None
+
+    # --- writes -----------------------------------------------------------------------------
+    def _timeline_put(self, event: TimelineEvent) -> dict[str, Any]:
+        return timeline_put(event, self.table)
+
+    def append_timeline(self, event: TimelineEvent) -> None:
+        self.ddb.put_item(TableName=self.table, Item=ser(timeline_item(event)))
+
+    def create(
+        self, incident: Incident, events: list[TimelineEvent], idempotency_key: str | None = None
+    ) -> str | None:
+        """Store a new incident with its first events. With an idempotency key, a second
+        create with the same key stores nothing and returns the first incident's id."""
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": ser(incident_item(incident)),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        ]
+        idem_key = {schema.PK: f"IDEMPOTENCY#{idempotency_key}", schema.SK: "INCIDENT"}
+        if idempotency_key:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": ser(
+                            {
+                                **idem_key,
+                                "incident_id": incident.id,
+                                schema.TTL_ATTRIBUTE: _in_days(1),
+                            }
+                        ),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+        items += [self._timeline_put(event) for event in events]
+        try:
+            self.ddb.transact_write_items(TransactItems=items)
+            return None
+        except ClientError as exc:
+            if idempotency_key and "ConditionalCheckFailed" in cancellation_codes(exc):
+                resp = self.ddb.get_item(
+                    TableName=self.table, Key=ser(idem_key), ConsistentRead=True
+                )
+                if "Item" in resp:
+                    return str(deser(resp["Item"])["incident_id"])
+            raise
+
+    def allocate_number(self) -> int:
+        resp = self.ddb.update_item(
+            TableName=self.table,
+            Key=ser({schema.PK: "COUNTER#incident", schema.SK: "COUNTER"}),
+            UpdateExpression="ADD #n :one",
+            ExpressionAttributeNames={"#n": "value"},
+            ExpressionAttributeValues={":one": ser_value(1)},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(resp["Attributes"]["value"]["N"])
+
+    def set_once(self, incident_id: str, attribute: str, value: Any) -> bool:
+        """Set an attribute that is written once (number, execution ARN). False if already set."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=incident_key(incident_id),
+                UpdateExpression="SET #a = :v ADD version :one",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#a)",
+                ExpressionAttributeNames={"#a": attribute},
+                ExpressionAttributeValues={":v": ser_value(value), ":one": ser_value(1)},
+            )
+            return True
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+
+    def save(self, before: Incident, after: Incident, events: list[TimelineEvent]) -> Incident:
+        """Write `after` if the stored version is still `before.version` (optimistic lock),
+        with its timeline events, in one transaction. Raises VersionConflictError."""
+        changed = {
+            name: value
+            for name, value in after.model_dump(mode="json").items()
+            if name
+            not in {
+                "version",
+                "id",
+                "alert_count",
+                "firing_count",
+                "execution_arn",
+                "number",
+                "ref",
+            }
+            and value != before.model_dump(mode="json").get(name)
+        }
+        changed.update({k: v for k, v in _index_keys(after).items()})
+        names: dict[str, str] = {"#version": "version"}
+        values: dict[str, Any] = {":expected": ser_value(before.version), ":one": ser_value(1)}
+        sets = []
+        for n, (attr, value) in enumerate(sorted(changed.items())):
+            names[f"#a{n}"] = attr
+            values[f":v{n}"] = ser_value(value)
+            sets.append(f"#a{n} = :v{n}")
+        update = {
+            "TableName": self.table,
+            "Key": incident_key(after.id),
+            "UpdateExpression": f"SET {', '.join(sets)} ADD #version :one",
+            "ConditionExpression": "#version = :expected",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        try:
+            if events:
+                items: list[dict[str, Any]] = [{"Update": update}]
+                items += [self._timeline_put(event) for event in events]
+                self.ddb.transact_write_items(TransactItems=items)
+            else:
+                self.ddb.update_item(**update)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in {"ConditionalCheckFailedException", "TransactionCanceledException"}:
+                raise VersionConflictError(
+                    f"incident {after.id} changed since version {before.version}; reload and retry"
+                ) from None
+            raise
+        return after.model_copy(update={"version": before.version + 1})
+
+
+def _fields(item: dict[str, Any], model: Any) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k in model.model_fields}
+
+
+def _in_days(days: int) -> int:
+    return int(time.time()) + days * 86400

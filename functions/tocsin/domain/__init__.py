@@ -1,0 +1,1 @@
+"""Pure domain: stdlib + pydantic only. Nothing here imports AWS or adapters."""

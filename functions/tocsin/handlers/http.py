@@ -1,0 +1,93 @@
+"""Shared HTTP plumbing: one resolver class, bearer-token auth, domain errors -> status codes."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from tocsin.domain.errors import (
+    IncidentNotFoundError,
+    InvalidRequestError,
+    InvalidTransitionError,
+    MaintenanceWindowNotFoundError,
+    QuarantineNotFoundError,
+    UnknownSourceError,
+    VersionConflictError,
+)
+from tocsin.handlers.container import container
+from tocsin.services.intake import PayloadRejectedError
+
+logger = Logger(service="tocsin")
+
+
+def json_error(status: int, message: str, **extra: Any) -> Response[Any]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body={"error": message, **extra},
+    )
+
+
+def new_resolver() -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True)
+
+    @app.exception_handler(UnauthorizedError)
+    def _unauthorized(exc: UnauthorizedError) -> Response[Any]:
+        return json_error(401, str(exc.msg))
+
+    @app.exception_handler(IncidentNotFoundError)
+    @app.exception_handler(QuarantineNotFoundError)
+    @app.exception_handler(MaintenanceWindowNotFoundError)
+    @app.exception_handler(UnknownSourceError)
+    def _not_found(exc: Exception) -> Response[Any]:
+        return json_error(404, str(exc))
+
+    @app.exception_handler(VersionConflictError)
+    def _conflict(exc: VersionConflictError) -> Response[Any]:
+        return json_error(409, str(exc))
+
+    @app.exception_handler(InvalidTransitionError)
+    def _invalid(exc: InvalidTransitionError) -> Response[Any]:
+        return json_error(422, str(exc))
+
+    @app.exception_handler(InvalidRequestError)
+    def _bad_request(exc: InvalidRequestError) -> Response[Any]:
+        return json_error(400, str(exc))
+
+    @app.exception_handler(PayloadRejectedError)
+    def _rejected(exc: PayloadRejectedError) -> Response[Any]:
+        logger.warning(
+            "payload quarantined",
+            extra={"quarantine_id": exc.quarantine_id, "status": exc.status_code},
+        )
+        return json_error(exc.status_code, exc.message, quarantine_id=exc.quarantine_id)
+
+    return app
+
+
+def presented_token(app: APIGatewayHttpRouter) -> str | None:
+    """`Authorization: Bearer <token>`, or `?token=<token>` for senders that cannot set headers."""
+    header = app.current_event.headers.get("authorization") or app.current_event.headers.get(
+        "Authorization"
+    )
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    return app.current_event.get_query_string_value("token")
+
+
+def require_token(app: APIGatewayHttpRouter, name: str) -> None:
+    if not container().tokens.verify(name, presented_token(app)):
+        raise UnauthorizedError("missing or invalid bearer token")
+
+
+def raw_body(app: APIGatewayHttpRouter) -> bytes:
+    event = app.current_event
+    body = event.body or ""
+    return base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")

@@ -1,0 +1,60 @@
+"""The HTTP route table, defined once: the CDK stack and the local gateway both read it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Function(StrEnum):
+    """Lambda functions; the value is the logical name used by the stack and local mode."""
+
+    INTAKE = "intake"
+    API = "api"
+    EVENTBRIDGE_INTAKE = "eventbridge_intake"
+    WORKFLOW = "workflow"
+    SWEEPER = "sweeper"
+
+
+#: Lambda handler (module.function) of each function, relative to the bundle root.
+HANDLERS: dict[Function, str] = {
+    Function.INTAKE: "tocsin.handlers.intake.handler",
+    Function.API: "tocsin.handlers.api.handler",
+    Function.EVENTBRIDGE_INTAKE: "tocsin.handlers.eventbridge_intake.handler",
+    Function.WORKFLOW: "tocsin.handlers.workflow.handler",
+    Function.SWEEPER: "tocsin.handlers.sweeper.handler",
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # API Gateway syntax: /v1/incidents/{id}
+    function: Function
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/v1/alerts/{source}", Function.INTAKE),
+    Route("GET", "/v1/incidents", Function.API),
+    Route("POST", "/v1/incidents", Function.API),
+    Route("GET", "/v1/incidents/{id}", Function.API),
+    Route("PATCH", "/v1/incidents/{id}", Function.API),
+    Route("GET", "/v1/incidents/{id}/timeline", Function.API),
+    Route("GET", "/v1/quarantine", Function.API),
+    Route("GET", "/v1/quarantine/{id}", Function.API),
+    Route("POST", "/v1/quarantine/{id}/replay", Function.API),
+    Route("GET", "/v1/maintenance-windows", Function.API),
+    Route("POST", "/v1/maintenance-windows", Function.API),
+    Route("DELETE", "/v1/maintenance-windows/{id}", Function.API),
+)
+
+
+#: EventBridge rules (name -> event pattern) whose events go to the EVENTBRIDGE_INTAKE queue.
+EVENT_RULES: dict[str, dict[str, Any]] = {
+    "cloudwatch-alarms": {
+        "source": ["aws.cloudwatch"],
+        "detail-type": ["CloudWatch Alarm State Change"],
+    },
+    "aws-health": {"source": ["aws.health"], "detail-type": ["AWS Health Event"]},
+}

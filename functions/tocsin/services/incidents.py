@@ -1,0 +1,196 @@
+"""Incident use cases: declare, change (title, severity, status), finalize, release."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from tocsin.adapters.workflow import WorkflowStarter
+from tocsin.dal.alerts import AlertRepository
+from tocsin.dal.incidents import IncidentRepository
+from tocsin.domain.clock import utcnow
+from tocsin.domain.config import TocsinConfig
+from tocsin.domain.errors import InvalidTransitionError, VersionConflictError
+from tocsin.domain.ids import new_incident_id
+from tocsin.domain.incidents import Incident, IncidentStatus
+from tocsin.domain.timeline import Actor, TimelineEvent, TimelineKind
+
+#: an incident whose creator has not numbered it / started its workflow after this long
+#: is finished by whoever touches it next (the creator crashed mid-way)
+FINALIZE_GRACE_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class IncidentChange:
+    title: str | None = None
+    severity: str | None = None
+    status: IncidentStatus | None = None
+    reason: str | None = None
+
+
+class IncidentService:
+    def __init__(
+        self,
+        incidents: IncidentRepository,
+        alerts: AlertRepository,
+        workflow: WorkflowStarter,
+        config: TocsinConfig,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.incidents = incidents
+        self.alerts = alerts
+        self.workflow = workflow
+        self.config = config
+        self.clock = clock
+
+    # --- creation ---------------------------------------------------------------------------
+    def new_incident(
+        self,
+        title: str,
+        severity: str,
+        service: str | None,
+        source: str,
+        labels: dict[str, str] | None = None,
+        description: str = "",
+        group_key: str | None = None,
+        firing: int = 0,
+        now: datetime | None = None,
+    ) -> Incident:
+        self.check_severity(severity)
+        now = now or self.clock()
+        return Incident(
+            id=new_incident_id(),
+            title=title,
+            severity=severity,
+            service=service,
+            source=source,
+            labels=labels or {},
+            description=description,
+            group_key=group_key,
+            created_at=now,
+            updated_at=now,
+            status_times={IncidentStatus.TRIGGERED: now},
+            alert_count=firing,
+            firing_count=firing,
+        )
+
+    def declare(
+        self,
+        title: str,
+        severity: str,
+        actor: Actor,
+        service: str | None = None,
+        description: str = "",
+        labels: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[Incident, bool]:
+        """Open an incident by hand. Returns (incident, created); the same idempotency key
+        returns the incident the first request created."""
+        incident = self.new_incident(title, severity, service, "manual", labels, description)
+        event = TimelineEvent(
+            incident_id=incident.id,
+            at=incident.created_at,
+            kind=TimelineKind.INCIDENT_CREATED,
+            actor=actor,
+            data={"title": title, "severity": severity, "service": service, "declared": True},
+        )
+        existing = self.incidents.create(incident, [event], idempotency_key)
+        if existing:
+            return self.incidents.get(existing), False
+        return self.finalize(incident), True
+
+    def finalize(self, incident: Incident) -> Incident:
+        """Give the incident its number and start its response workflow; both idempotent."""
+        if incident.number is None:
+            number = self.incidents.allocate_number()
+            if self.incidents.set_once(incident.id, "number", number):
+                incident = incident.model_copy(update={"number": number})
+            else:
+                incident = self.incidents.get(incident.id)
+        if not incident.execution_arn:
+            arn = self.workflow.start(incident)
+            self.incidents.set_once(incident.id, "execution_arn", arn)
+            incident = incident.model_copy(update={"execution_arn": arn})
+        return incident
+
+    def finalize_if_stalled(self, incident: Incident) -> Incident:
+        if incident.number is not None and incident.execution_arn:
+            return incident
+        age = (self.clock() - incident.created_at).total_seconds()
+        return self.finalize(incident) if age >= FINALIZE_GRACE_SECONDS else incident
+
+    # --- changes ----------------------------------------------------------------------------
+    def check_severity(self, severity: str) -> None:
+        if severity not in self.config.severity_names:
+            raise InvalidTransitionError(
+                f"unknown severity {severity!r} (configured: {', '.join(self.config.severity_names)})"
+            )
+
+    def change(
+        self,
+        incident: Incident,
+        change: IncidentChange,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> Incident:
+        """Apply a change with optimistic locking. `expected_version` (from a client) that is
+        not the stored version raises VersionConflictError."""
+        if expected_version is not None and expected_version != incident.version:
+            raise VersionConflictError(
+                f"incident {incident.id} is at version {incident.version}, not {expected_version}"
+            )
+        now = self.clock()
+        after = incident
+        events: list[TimelineEvent] = []
+
+        def event(kind: TimelineKind, **data: object) -> None:
+            if change.reason:
+                data["reason"] = change.reason
+            events.append(
+                TimelineEvent(incident_id=incident.id, at=now, kind=kind, actor=actor, data=data)
+            )
+
+        if change.title is not None and change.title != incident.title:
+            after = after.model_copy(update={"title": change.title, "updated_at": now})
+            event(TimelineKind.TITLE_CHANGED, old=incident.title, new=change.title)
+        if change.severity is not None and change.severity != incident.severity:
+            self.check_severity(change.severity)
+            after = after.model_copy(update={"severity": change.severity, "updated_at": now})
+            event(TimelineKind.SEVERITY_CHANGED, old=incident.severity, new=change.severity)
+        if change.status is not None and change.status != incident.status:
+            after = after.transitioned(change.status, now)
+            event(TimelineKind.STATUS_CHANGED, old=incident.status.value, new=change.status.value)
+        if not events:
+            return incident
+        saved = self.incidents.save(incident, after, events)
+        if saved.status is IncidentStatus.RESOLVED:
+            self.release(saved)
+        return saved
+
+    def change_with_retry(
+        self,
+        incident_id: str,
+        decide: Callable[[Incident], IncidentChange | None],
+        actor: Actor,
+        attempts: int = 5,
+    ) -> Incident | None:
+        """For system actors: re-read and re-decide on a version conflict."""
+        for _ in range(attempts):
+            incident = self.incidents.get(incident_id)
+            change = decide(incident)
+            if change is None:
+                return incident
+            try:
+                return self.change(incident, change, actor)
+            except VersionConflictError:
+                continue
+        raise VersionConflictError(
+            f"incident {incident_id} kept changing; gave up after {attempts} attempts"
+        )
+
+    def release(self, incident: Incident) -> None:
+        """A resolved incident stops owning its group and its alerts: new firings open a new one."""
+        if incident.group_key:
+            self.alerts.release_group(incident.group_key, incident.id)
+        self.alerts.unlink_alerts(incident.id)

@@ -1,0 +1,1 @@
+"""Embedded local mode and the `tocsin` CLI. Not shipped to Lambda."""

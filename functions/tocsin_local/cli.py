@@ -1,0 +1,332 @@
+"""The `tocsin` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tocsin_local.client import STATE_FILE, ApiClient, ApiError
+
+
+def _client(ctx: click.Context) -> ApiClient:
+    try:
+        return ApiClient.from_environment(ctx.obj.get("url"), ctx.obj.get("token"))
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True))
+
+
+@click.group()
+@click.option("--url", envvar="TOCSIN_URL", help="API base URL (default: the running local mode)")
+@click.option("--token", envvar="TOCSIN_TOKEN", help="API token")
+@click.pass_context
+def main(ctx: click.Context, url: str | None, token: str | None) -> None:
+    """Tocsin: incident response in your own AWS account."""
+    ctx.ensure_object(dict)
+    ctx.obj.update(url=url, token=token)
+
+
+# --- local mode -----------------------------------------------------------------------------------
+@main.group()
+def local() -> None:
+    """The embedded local mode."""
+
+
+@local.command("up")
+@click.option(
+    "--port", type=int, default=8765, show_default=True, help="gateway port on 127.0.0.1 (0: any)"
+)
+@click.option(
+    "--sweep-interval", type=float, default=5.0, show_default=True, help="seconds between sweeps"
+)
+@click.option("--json", "as_json", is_flag=True, help="print one JSON line when ready")
+@click.pass_context
+def local_up(ctx: click.Context, port: int, sweep_interval: float, as_json: bool) -> None:
+    """Run Tocsin on 127.0.0.1 until interrupted (TOCSIN_TOKEN: the token, else generated)."""
+    from tocsin_local.runtime import LocalTocsin
+
+    runtime = LocalTocsin(
+        port=port, token=ctx.obj.get("token"), sweep_interval=sweep_interval
+    ).start()
+    state = {
+        "url": runtime.base_url,
+        "token": runtime.token,
+        "aws_endpoint": os.environ["AWS_ENDPOINT_URL"],
+        "pid": os.getpid(),
+    }
+    STATE_FILE.parent.mkdir(exist_ok=True)
+    STATE_FILE.write_text(json.dumps(state))
+    STATE_FILE.chmod(0o600)
+    if as_json:
+        click.echo(json.dumps({"ready": True, **state}), nl=True)
+    else:
+        click.echo(f"Tocsin local mode ready at {runtime.base_url}")
+        click.echo(f"  token: {runtime.token}")
+        click.echo(f"  try:   curl -X POST {runtime.base_url}/v1/alerts/generic \\")
+        click.echo(
+            f"           -H 'Authorization: Bearer {runtime.token}' -d '{{\"title\": \"Disk full\"}}'"
+        )
+        click.echo("  Ctrl-C to stop")
+    sys.stdout.flush()
+    stop = {"now": False}
+
+    def _stop(*_: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stop["now"]:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runtime.stop()
+        if STATE_FILE.exists() and json.loads(STATE_FILE.read_text()).get("pid") == os.getpid():
+            STATE_FILE.unlink()
+
+
+@main.command()
+@click.option("--port", type=int, default=0, help="gateway port (default: any free port)")
+def demo(port: int) -> None:
+    """Start the local mode, send a realistic burst of alerts, and show what happened."""
+    from tocsin_local.demo import run_demo
+
+    sys.exit(run_demo(port))
+
+
+# --- configuration --------------------------------------------------------------------------------
+@main.group()
+def config() -> None:
+    """Configuration as code."""
+
+
+@config.command("validate")
+@click.argument(
+    "directory", type=click.Path(exists=True, file_okay=False, path_type=Path), default="config"
+)
+def config_validate(directory: Path) -> None:
+    """Validate the configuration files; errors are printed as file:line: message."""
+    from tocsin.config_loader import load_config
+    from tocsin.domain.errors import ConfigError
+
+    try:
+        cfg = load_config(directory)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        raise SystemExit(1) from None
+    click.echo(
+        f"{directory}: OK — {len(cfg.severities)} severities, {len(cfg.severity_rules)} severity rules, "
+        f"{len(cfg.services)} services, {len(cfg.grouping)} grouping rules, "
+        f"{len(cfg.maintenance_windows)} maintenance windows"
+    )
+
+
+@main.command()
+def openapi() -> None:
+    """Print the OpenAPI 3.1 document of the HTTP API."""
+    from tocsin.openapi import render
+
+    click.echo(render(), nl=False)
+
+
+# --- incidents ------------------------------------------------------------------------------------
+@main.group()
+def incidents() -> None:
+    """Incidents."""
+
+
+@incidents.command("list")
+@click.option("--status", help="status, comma list, or `open`")
+@click.option("--severity")
+@click.option("--service")
+@click.option("--limit", type=int, default=50)
+@click.pass_context
+def incidents_list(
+    ctx: click.Context, status: str | None, severity: str | None, service: str | None, limit: int
+) -> None:
+    """List incidents, newest first."""
+    params = {
+        k: v
+        for k, v in {
+            "status": status,
+            "severity": severity,
+            "service": service,
+            "limit": limit,
+        }.items()
+        if v
+    }
+    page = _call(_client(ctx).request, "GET", "/v1/incidents", params=params)
+    for inc in page["items"]:
+        click.echo(
+            f"{inc['ref']:<8} {inc['severity']:<5} {inc['status']:<13} alerts={inc['alert_count']:<3} "
+            f"{inc.get('service') or '-':<12} {inc['title']}"
+        )
+    if not page["items"]:
+        click.echo("no incidents")
+
+
+@incidents.command("show")
+@click.argument("incident_id")
+@click.pass_context
+def incidents_show(ctx: click.Context, incident_id: str) -> None:
+    """One incident with its timeline."""
+    client = _client(ctx)
+    _echo_json(_call(client.request, "GET", f"/v1/incidents/{incident_id}"))
+    timeline = _call(client.request, "GET", f"/v1/incidents/{incident_id}/timeline")
+    for event in timeline["items"]:
+        click.echo(
+            f"{event['at']}  {event['kind']:<18} {event['actor']['kind']}:{event['actor']['id']}"
+        )
+
+
+# --- quarantine -----------------------------------------------------------------------------------
+@main.group()
+def quarantine() -> None:
+    """Payloads that could not be read (kept so they can be replayed after a fix)."""
+
+
+@quarantine.command("list")
+@click.option("--limit", type=int, default=50)
+@click.pass_context
+def quarantine_list(ctx: click.Context, limit: int) -> None:
+    page = _call(_client(ctx).request, "GET", "/v1/quarantine", params={"limit": limit})
+    for item in page["items"]:
+        click.echo(
+            f"{item['id']}  {item['received_at']}  {item['source']:<12} {item['status_code']}  {item['error']}"
+        )
+    if not page["items"]:
+        click.echo("quarantine is empty")
+
+
+@quarantine.command("show")
+@click.argument("quarantine_id")
+@click.pass_context
+def quarantine_show(ctx: click.Context, quarantine_id: str) -> None:
+    _echo_json(_call(_client(ctx).request, "GET", f"/v1/quarantine/{quarantine_id}"))
+
+
+@quarantine.command("replay")
+@click.argument("quarantine_id")
+@click.pass_context
+def quarantine_replay(ctx: click.Context, quarantine_id: str) -> None:
+    """Feed a quarantined payload to intake again (e.g. after a parser fix)."""
+    _echo_json(_call(_client(ctx).request, "POST", f"/v1/quarantine/{quarantine_id}/replay"))
+
+
+# --- maintenance ----------------------------------------------------------------------------------
+@main.group()
+def maintenance() -> None:
+    """Maintenance windows: matching alerts are recorded but open no incident."""
+
+
+def _parse_time(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@maintenance.command("add")
+@click.argument("window_id")
+@click.option("--service", "services", multiple=True, help="service name (repeatable)")
+@click.option("--label", "labels", multiple=True, help="label=regex (repeatable)")
+@click.option("--start", help="ISO time (default: now)")
+@click.option("--end", help="ISO time")
+@click.option("--duration", help="instead of --end: 30m, 2h, 1d")
+@click.option("--reason", default="")
+@click.pass_context
+def maintenance_add(
+    ctx: click.Context,
+    window_id: str,
+    services: tuple[str, ...],
+    labels: tuple[str, ...],
+    start: str | None,
+    end: str | None,
+    duration: str | None,
+    reason: str,
+) -> None:
+    from tocsin.domain.config import parse_duration
+
+    starts = _parse_time(start) if start else datetime.now(UTC)
+    if end:
+        ends = _parse_time(end)
+    elif duration:
+        delta = parse_duration(duration)
+        if not isinstance(delta, timedelta):
+            raise click.BadParameter("use e.g. 30m, 2h, 1d", param_hint="--duration")
+        ends = starts + delta
+    else:
+        raise click.UsageError("give --end or --duration")
+    body = {
+        "id": window_id,
+        "starts_at": starts.isoformat(),
+        "ends_at": ends.isoformat(),
+        "services": list(services),
+        "labels": dict(label.split("=", 1) for label in labels),
+        "reason": reason,
+    }
+    _echo_json(_call(_client(ctx).request, "POST", "/v1/maintenance-windows", json=body))
+
+
+@maintenance.command("list")
+@click.pass_context
+def maintenance_list(ctx: click.Context) -> None:
+    _echo_json(_call(_client(ctx).request, "GET", "/v1/maintenance-windows"))
+
+
+@maintenance.command("remove")
+@click.argument("window_id")
+@click.pass_context
+def maintenance_remove(ctx: click.Context, window_id: str) -> None:
+    _call(_client(ctx).request, "DELETE", f"/v1/maintenance-windows/{window_id}")
+    click.echo(f"removed {window_id}")
+
+
+# --- tokens ---------------------------------------------------------------------------------------
+@main.group()
+def tokens() -> None:
+    """Bearer tokens (stored as SHA-256 digests in the table; uses your AWS credentials)."""
+
+
+@tokens.command("create")
+@click.argument("name")
+@click.option("--table", envvar="TOCSIN_TABLE", required=True, help="the stack's TableName output")
+def tokens_create(name: str, table: str) -> None:
+    """Create a token for NAME (`api`, or an integration: alertmanager, grafana, ...). Printed once."""
+    from tocsin.dal.tokens import TokenStore, new_token
+
+    token = new_token()
+    TokenStore(table).add(name, token)
+    click.echo(token)
+
+
+@tokens.command("revoke")
+@click.argument("name")
+@click.option("--table", envvar="TOCSIN_TABLE", required=True)
+def tokens_revoke(name: str, table: str) -> None:
+    """Revoke every token of NAME (takes effect within a minute: functions cache digests)."""
+    from tocsin.dal.tokens import TokenStore
+
+    TokenStore(table).revoke_all(name)
+    click.echo(f"revoked all tokens of {name}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Create Tocsin's AWS resources on a moto backend, from the same definitions the stack uses."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from tocsin.dal import schema
+from tocsin.dal.tokens import TokenStore
+from tocsin.routes import EVENT_RULES, HANDLERS, Function
+from tocsin.sources import HTTP_SOURCES
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ASL_PATH = REPO_ROOT / "statemachines" / "response.asl.json"
+TOKEN_NAMES = ("api", *HTTP_SOURCES, "eventbridge")
+
+
+@dataclass(frozen=True)
+class Resources:
+    table: str
+    bucket: str
+    state_machine_arn: str
+    events_queue_url: str
+
+
+def _placeholder_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("README.txt", "local mode runs the handlers in-process")
+    return buf.getvalue()
+
+
+def create_table(ddb: Any, name: str) -> None:
+    attributes = (
+        {schema.PK, schema.SK} | {i.pk for i in schema.INDEXES} | {i.sk for i in schema.INDEXES}
+    )
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)
+        ],
+        KeySchema=[
+            {"AttributeName": schema.PK, "KeyType": "HASH"},
+            {"AttributeName": schema.SK, "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": index.name,
+                "KeySchema": [
+                    {"AttributeName": index.pk, "KeyType": "HASH"},
+                    {"AttributeName": index.sk, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index in schema.INDEXES
+        ],
+    )
+
+
+def provision(token: str, prefix: str = "tocsin") -> Resources:
+    """Create table, bucket, functions, state machine and the EventBridge -> SQS path."""
+    session = boto3.session.Session(region_name=REGION)
+    ddb = session.client("dynamodb")
+    s3 = session.client("s3")
+    iam = session.client("iam")
+    lam = session.client("lambda")
+    sfn = session.client("stepfunctions")
+    sqs = session.client("sqs")
+    events = session.client("events")
+
+    table, bucket = f"{prefix}-table", f"{prefix}-artifacts"
+    create_table(ddb, table)
+    s3.create_bucket(Bucket=bucket)
+    role_arn = iam.create_role(
+        RoleName=f"{prefix}-local-role",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    code = _placeholder_zip()
+    arns: dict[Function, str] = {}
+    for function, handler in HANDLERS.items():
+        arns[function] = lam.create_function(
+            FunctionName=f"{prefix}-{function.value}",
+            Runtime="python3.11",
+            Role=role_arn,
+            Handler=handler,
+            Code={"ZipFile": code},
+            Timeout=30,
+        )["FunctionArn"]
+    definition = ASL_PATH.read_text().replace("${WorkflowFunctionArn}", arns[Function.WORKFLOW])
+    sm_arn = sfn.create_state_machine(
+        name=f"{prefix}-response", definition=definition, roleArn=role_arn
+    )["stateMachineArn"]
+    queue_url = sqs.create_queue(QueueName=f"{prefix}-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    for rule, pattern in EVENT_RULES.items():
+        events.put_rule(Name=f"{prefix}-{rule}", EventPattern=json.dumps(pattern))
+        events.put_targets(Rule=f"{prefix}-{rule}", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    lam.create_event_source_mapping(
+        EventSourceArn=queue_arn, FunctionName=arns[Function.EVENTBRIDGE_INTAKE], BatchSize=10
+    )
+    tokens = TokenStore(table)
+    for name in TOKEN_NAMES:
+        tokens.add(name, token)
+    return Resources(
+        table=table, bucket=bucket, state_machine_arn=sm_arn, events_queue_url=queue_url
+    )

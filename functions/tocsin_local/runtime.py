@@ -1,0 +1,160 @@
+"""The embedded local mode: moto as the AWS backend, the real ASL executed, our handlers
+invoked in-process, and a gateway on 127.0.0.1 exposing the same routes as API Gateway."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from tocsin_local import patches
+from tocsin_local.gateway import LocalGateway
+from tocsin_local.provision import REGION, Resources, provision
+
+ENV_TOKEN = "TOCSIN_TOKEN"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def reset_runtime_caches() -> None:
+    """Clients, settings and services are cached per process; a new backend needs new ones."""
+    from tocsin.config_loader import cached_config
+    from tocsin.dal.aws import reset_clients
+    from tocsin.handlers.container import container
+    from tocsin.settings import get_settings
+
+    reset_clients()
+    get_settings.cache_clear()
+    container.cache_clear()
+    cached_config.cache_clear()
+
+
+@dataclass
+class LocalTocsin:
+    port: int = 0
+    token: str | None = None
+    sweep_interval: float = 5.0
+    base_url: str = ""
+    resources: Resources | None = None
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _servers: list[BaseWSGIServer] = field(default_factory=list)
+    _moto: object | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> LocalTocsin:
+        from moto.core.config import default_user_config
+        from moto.server import ThreadedMotoServer
+
+        patches.apply()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.token = self.token or os.environ.get(ENV_TOKEN) or "tcn_" + secrets.token_urlsafe(24)
+        moto_port = free_port()
+        os.environ.update(
+            {
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+                "MOTO_PORT": str(moto_port),
+                "POWERTOOLS_SERVICE_NAME": "tocsin",
+                "POWERTOOLS_METRICS_NAMESPACE": "Tocsin",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_DEV": "false",
+                "POWERTOOLS_METRICS_DISABLED": os.environ.get(
+                    "POWERTOOLS_METRICS_DISABLED", "true"
+                ),
+                "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+            }
+        )
+        default_user_config["stepfunctions"] = {"execute_state_machine": True}
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+        server.start()
+        self._moto = server
+        reset_runtime_caches()
+        self.resources = provision(self.token)
+        os.environ.update(
+            {
+                "TOCSIN_TABLE": self.resources.table,
+                "TOCSIN_ARTIFACT_BUCKET": self.resources.bucket,
+                "TOCSIN_STATE_MACHINE_ARN": self.resources.state_machine_arn,
+            }
+        )
+        reset_runtime_caches()
+        port = self.port or free_port()
+        gateway = make_server("127.0.0.1", port, LocalGateway(), threaded=True)
+        self._servers.append(gateway)
+        self._spawn(gateway.serve_forever, "gateway")
+        self._spawn(self._sweep_loop, "sweeper")
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}"
+        return self
+
+    def _spawn(self, target: object, name: str) -> None:
+        thread = threading.Thread(target=target, name=f"tocsin-{name}", daemon=True)  # type: ignore[arg-type]
+        thread.start()
+        self._threads.append(thread)
+
+    def _sweep_loop(self) -> None:
+        from tocsin.handlers.sweeper import handler
+
+        from tocsin_local.patches import FakeLambdaContext
+
+        while not self._stop.wait(self.sweep_interval):
+            try:
+                handler({}, FakeLambdaContext("sweeper"))
+            except Exception as exc:  # keep the loop alive; report like a failed invocation
+                print(f"[local] sweeper failed: {exc}")
+
+    def sweep_now(self) -> dict[str, object]:
+        from tocsin.handlers.sweeper import handler
+
+        from tocsin_local.patches import FakeLambdaContext
+
+        return handler({}, FakeLambdaContext("sweeper"))  # type: ignore[no-any-return]
+
+    def stop(self) -> None:
+        self._stop.set()
+        for server in self._servers:
+            server.shutdown()
+        if self._moto is not None:
+            self._moto.stop()  # type: ignore[attr-defined]
+
+    def wait_for_executions(self, timeout: float = 30.0) -> bool:
+        """Until no response workflow is running (the demo and tests read settled state)."""
+        import boto3
+
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        deadline = time.monotonic() + timeout
+        assert self.resources is not None
+        while time.monotonic() < deadline:
+            running = sfn.list_executions(
+                stateMachineArn=self.resources.state_machine_arn, statusFilter="RUNNING"
+            )["executions"]
+            if not running:
+                return True
+            time.sleep(0.1)
+        return False
+
+
+@contextmanager
+def running(
+    port: int = 0, token: str | None = None, sweep_interval: float = 5.0
+) -> Iterator[LocalTocsin]:
+    local = LocalTocsin(port=port, token=token, sweep_interval=sweep_interval).start()
+    try:
+        yield local
+    finally:
+        local.stop()
