@@ -75,10 +75,8 @@ class AlertRepository:
                 TableName=self.table,
                 Key=dedup_key(alert.source, alert.fingerprint),
                 UpdateExpression="SET last_seen = :now ADD deliveries :one",
-                ConditionExpression=(
-                    "#st = :status AND (attribute_exists(incident_id) OR #st = :resolved "
-                    "OR suppressed_until > :now)"
-                ),
+                # suppressed alerts are not settled: the window may end or be removed early
+                ConditionExpression="#st = :status AND (attribute_exists(incident_id) OR #st = :resolved)",
                 ExpressionAttributeNames={"#st": "status"},
                 ExpressionAttributeValues={
                     ":now": ser_value(iso(now)),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cache
+import threading
 from typing import Any
 
 import boto3
@@ -16,12 +16,23 @@ _CONFIG = Config(
 )
 
 
-@cache
+_clients: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
 def client(service: str) -> Any:
-    """A shared client; endpoints follow AWS_ENDPOINT_URL (local mode) like any boto3 client."""
-    return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+    """A shared, thread-safe client; endpoints follow AWS_ENDPOINT_URL (local mode)."""
+    found = _clients.get(service)
+    if found is None:
+        with _lock:
+            found = _clients.get(service)
+            if found is None:
+                found = boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+                _clients[service] = found
+    return found
 
 
 def reset_clients() -> None:
     """Forget cached clients (tests that switch endpoints or moto mocks)."""
-    client.cache_clear()
+    with _lock:
+        _clients.clear()

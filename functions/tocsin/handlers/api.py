@@ -244,7 +244,7 @@ def add_maintenance(window: Annotated[MaintenanceWindow, Body()]) -> Response[di
     summary="Remove a runtime maintenance window",
     tags=["maintenance"],
 )
-def delete_maintenance(id: str) -> Response[dict[str, Any]]:
+def delete_maintenance(id: str) -> Response[None]:
     require_token(router, API_TOKEN)
     if not container().maintenance.delete(id):
         raise MaintenanceWindowNotFoundError(f"no maintenance window {id!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import urllib.request
 from dataclasses import dataclass
 from functools import cache
@@ -37,8 +38,11 @@ class Container:
     intake: IntakeService
 
 
+_lock = threading.Lock()
+
+
 @cache
-def container() -> Container:
+def _build() -> Container:
     settings = get_settings()
     config = cached_config(settings.config_dir)
     incident_repo = IncidentRepository(settings.table_name)
@@ -66,3 +70,12 @@ def container() -> Container:
         incidents=incidents,
         intake=intake,
     )
+
+
+def container() -> Container:
+    """The services of this process, built on first use (once, even under concurrent calls)."""
+    with _lock:
+        return _build()
+
+
+container.cache_clear = _build.cache_clear  # type: ignore[attr-defined]

@@ -34,7 +34,7 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
             "event quarantined", extra={"quarantine_id": exc.quarantine_id, "error": exc.message}
         )
         return {"quarantined": exc.quarantine_id}
-    logger.info("event processed", extra=outcome.as_dict())
+    logger.info("event processed", extra={"outcome": outcome.as_dict()})
     return outcome.as_dict()
 
 

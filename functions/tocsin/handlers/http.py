@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -33,8 +34,54 @@ def json_error(status: int, message: str, **extra: Any) -> Response[Any]:
     )
 
 
+class ThreadSafeHttpResolver(APIGatewayHttpResolver):
+    """Powertools keeps the current event, Lambda context and route context on the resolver
+    (the event even on the BaseRouter class). Lambda runs one event per process at a time, so
+    that is fine there; the local mode serves concurrent requests from threads of one process,
+    so each thread gets its own copy here. Reads go through these properties, which shadow the
+    class attributes that `resolve` also sets."""
+
+    def _tls(self) -> threading.local:
+        tls: threading.local | None = self.__dict__.get("_thread_state")
+        if tls is None:
+            tls = self.__dict__.setdefault("_thread_state", threading.local())
+        return tls
+
+    @property  # type: ignore[override]
+    def current_event(self) -> Any:
+        return getattr(self._tls(), "event", None)
+
+    @current_event.setter
+    def current_event(self, value: Any) -> None:
+        self._tls().event = value
+
+    @property  # type: ignore[override]
+    def lambda_context(self) -> Any:
+        return getattr(self._tls(), "lambda_context", None)
+
+    @lambda_context.setter
+    def lambda_context(self, value: Any) -> None:
+        self._tls().lambda_context = value
+
+    @property  # type: ignore[override]
+    def context(self) -> dict[str, Any]:
+        tls = self._tls()
+        if not hasattr(tls, "context"):
+            tls.context = {}
+        return tls.context  # type: ignore[no-any-return]
+
+    @context.setter
+    def context(self, value: dict[str, Any]) -> None:
+        self._tls().context = value
+
+    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self.current_event = self._to_proxy_event(event)
+        self.lambda_context = context
+        return super().resolve(event, context)
+
+
 def new_resolver() -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = ThreadSafeHttpResolver(enable_validation=True)
 
     @app.exception_handler(UnauthorizedError)
     def _unauthorized(exc: UnauthorizedError) -> Response[Any]:

@@ -31,7 +31,7 @@ def receive_alerts(source: str) -> Response[dict[str, Any]]:
     metrics.add_metric(name="AlertsReceived", unit=MetricUnit.Count, value=outcome.alerts)
     metrics.add_metric(name="DuplicateAlerts", unit=MetricUnit.Count, value=outcome.duplicates)
     metrics.add_metric(name="IncidentsCreated", unit=MetricUnit.Count, value=len(outcome.created))
-    logger.info("alerts received", extra={"source": source, **outcome.as_dict()})
+    logger.info("alerts received", extra={"source": source, "outcome": outcome.as_dict()})
     return Response(
         status_code=202, content_type=content_types.APPLICATION_JSON, body=outcome.as_dict()
     )

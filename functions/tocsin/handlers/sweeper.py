@@ -18,5 +18,5 @@ logger = Logger(service="tocsin")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     c = container()
     report = sweep(c.incident_repo, c.incidents, c.config)
-    logger.info("sweep done", extra=asdict(report))
+    logger.info("sweep done", extra={"report": asdict(report)})
     return asdict(report)

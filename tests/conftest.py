@@ -1,0 +1,44 @@
+"""Shared fixtures: an in-process AWS (moto) provisioned exactly like local mode, and an HTTP
+client for the route table's handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.helpers import REPO, TOKEN, Http
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto in-process with Tocsin's resources; Step Functions record executions only."""
+    from moto import mock_aws
+    from tocsin_local import patches
+    from tocsin_local.provision import provision
+    from tocsin_local.runtime import reset_runtime_caches
+
+    for key in ("AWS_ENDPOINT_URL", "MOTO_PORT", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("TOCSIN_CONFIG_DIR", str(REPO / "config"))
+    patches.apply()
+    with mock_aws():
+        reset_runtime_caches()
+        resources = provision(TOKEN)
+        monkeypatch.setenv("TOCSIN_TABLE", resources.table)
+        monkeypatch.setenv("TOCSIN_ARTIFACT_BUCKET", resources.bucket)
+        monkeypatch.setenv("TOCSIN_STATE_MACHINE_ARN", resources.state_machine_arn)
+        reset_runtime_caches()
+        yield resources
+        reset_runtime_caches()
+
+
+@pytest.fixture
+def http(aws: Any) -> Http:
+    return Http()

@@ -1,0 +1,49 @@
+"""Test helpers shared by every suite (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(os.environ.get("TOCSIN_FIXTURES", REPO.parent / "shared" / "fixtures"))
+TOKEN = "tcn_test_token"
+
+
+def fixture_path(relative: str) -> Path:
+    return FIXTURES / relative
+
+
+def load_fixture(relative: str) -> Any:
+    return json.loads(fixture_path(relative).read_text())
+
+
+class Http:
+    """Requests through the local gateway (route table -> API Gateway event -> handler)."""
+
+    def __init__(self, token: str = TOKEN) -> None:
+        from tocsin_local.gateway import LocalGateway
+        from werkzeug.test import Client
+
+        self.client = Client(LocalGateway())
+        self.token = token
+
+    def call(
+        self, method: str, path: str, body: Any = None, token: Any = None, **kwargs: Any
+    ) -> Any:
+        headers = dict(kwargs.pop("headers", {}))
+        if token is not False:
+            headers.setdefault("Authorization", f"Bearer {token or self.token}")
+        data = body if isinstance(body, bytes | str) or body is None else json.dumps(body)
+        resp = self.client.open(path, method=method, data=data, headers=headers, **kwargs)
+        resp.body = json.loads(resp.data) if resp.data else None
+        return resp
+
+    def alert(self, source: str, payload: Any, **kwargs: Any) -> Any:
+        return self.call("POST", f"/v1/alerts/{source}", payload, **kwargs)
+
+
+def generic_alert(title: str = "Disk full on db-1", **fields: Any) -> dict[str, Any]:
+    return {"title": title, **fields}
