@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -74,8 +75,8 @@ class ThreadSafeHttpResolver(APIGatewayHttpResolver):
     def context(self, value: dict[str, Any]) -> None:
         self._tls().context = value
 
-    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        self.current_event = self._to_proxy_event(event)
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        self.current_event = self._to_proxy_event(dict(event))
         self.lambda_context = context
         return super().resolve(event, context)
 
