@@ -13,7 +13,8 @@ from tests.helpers import REPO, TOKEN, Http
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """moto in-process with Tocsin's resources; Step Functions record executions only."""
+    """moto in-process with Tocsin's resources; the response workflow really executes (its
+    Lambda tasks run our handlers in-process)."""
     from moto import mock_aws
     from tocsin_local import patches
     from tocsin_local.provision import provision
@@ -28,7 +29,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("TOCSIN_CONFIG_DIR", str(REPO / "config"))
     patches.apply()
-    with mock_aws():
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         reset_runtime_caches()
         resources = provision(TOKEN)
         monkeypatch.setenv("TOCSIN_TABLE", resources.table)

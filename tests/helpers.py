@@ -47,3 +47,23 @@ class Http:
 
 def generic_alert(title: str = "Disk full on db-1", **fields: Any) -> dict[str, Any]:
     return {"title": title, **fields}
+
+
+def wait_for_workflows(timeout: float = 20.0) -> None:
+    """Until no response workflow is running (they number incidents in their first step)."""
+    import time
+
+    import boto3
+
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    deadline = time.monotonic() + timeout
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        while time.monotonic() < deadline:
+            running = sfn.list_executions(
+                stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING"
+            )
+            if not running["executions"]:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("response workflows still running")

@@ -20,9 +20,14 @@ def build_spec() -> dict[str, Any]:
     from tocsin.handlers import api, intake
     from tocsin.handlers.http import new_resolver
 
+    routers = (intake.router, api.router)
+    owners = [router.api_resolver for router in routers]
     app = new_resolver()
-    app.include_router(intake.router)
-    app.include_router(api.router)
+    for router in routers:
+        app.include_router(router)
+    # include_router points each router at this resolver; give them back to their handlers
+    for router, owner in zip(routers, owners, strict=True):
+        router.api_resolver = owner
     document = app.get_openapi_json_schema(
         title="Tocsin",
         version=__version__,

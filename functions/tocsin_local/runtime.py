@@ -32,12 +32,12 @@ def reset_runtime_caches() -> None:
     """Clients, settings and services are cached per process; a new backend needs new ones."""
     from tocsin.config_loader import cached_config
     from tocsin.dal.aws import reset_clients
-    from tocsin.handlers.container import container
+    from tocsin.handlers.container import reset_container
     from tocsin.settings import get_settings
 
     reset_clients()
     get_settings.cache_clear()
-    container.cache_clear()
+    reset_container()
     cached_config.cache_clear()
 
 

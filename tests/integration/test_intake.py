@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 
-from tests.helpers import Http, generic_alert, load_fixture
+from tests.helpers import Http, generic_alert, load_fixture, wait_for_workflows
 
 
 def incidents(http: Http, **params: Any) -> list[dict[str, Any]]:
@@ -33,6 +33,7 @@ def test_a_new_alert_opens_a_numbered_incident_and_starts_its_workflow(
     # Then one incident is created with both alerts, numbered INC-1, severity from `critical`
     assert resp.status_code == 202, resp.body
     assert len(resp.body["created"]) == 1 and resp.body["incidents"] == resp.body["created"]
+    wait_for_workflows()  # the workflow's first step numbers the incident
     (incident,) = incidents(http)
     assert incident["ref"] == "INC-1"
     assert incident["severity"] == "SEV1"
@@ -47,6 +48,7 @@ def test_a_new_alert_opens_a_numbered_incident_and_starts_its_workflow(
 def test_redelivery_changes_nothing_but_a_counter(http: Http, aws: Any) -> None:
     payload = load_fixture("alertmanager/zulip_alert_firing_2_alerts.json")
     first = http.alert("alertmanager", payload).body
+    wait_for_workflows()
     before = incidents(http)[0]
     timeline_before = http.call("GET", f"/v1/incidents/{before['id']}/timeline").body["items"]
     # When the same payload arrives three more times

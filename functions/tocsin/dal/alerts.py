@@ -9,6 +9,7 @@ Exactly-once rests on three conditional writes:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from tocsin.dal import schema
 from tocsin.dal.aws import client
+from tocsin.dal.dedup import dedup_key
 from tocsin.dal.dynamo import cancellation_codes, deser, is_conditional_failure, ser, ser_value
 from tocsin.dal.incidents import incident_item, incident_key, incident_pk, timeline_put
 from tocsin.domain.alerts import Alert, AlertStatus
@@ -25,24 +27,12 @@ from tocsin.domain.incidents import Incident, IncidentStatus
 from tocsin.domain.timeline import TimelineEvent
 
 
-def dedup_key(source: str, fingerprint: str) -> dict[str, Any]:
-    return ser({schema.PK: f"ALERT#{source}#{fingerprint}", schema.SK: "DEDUP"})
-
-
 def group_key(key: str) -> dict[str, Any]:
     return ser({schema.PK: f"GROUP#{key}", schema.SK: "OPEN"})
 
 
 def alert_sk(alert: Alert) -> str:
     return f"ALERT#{alert.source}#{alert.fingerprint}"
-
-
-@dataclass(frozen=True)
-class Dedup:
-    status: AlertStatus
-    deliveries: int
-    incident_id: str | None
-    suppressed_by: str | None
 
 
 @dataclass(frozen=True)
@@ -63,73 +53,6 @@ class AlertRepository:
     def __init__(self, table: str) -> None:
         self.table = table
         self.ddb = client("dynamodb")
-
-    # --- dedup ------------------------------------------------------------------------------
-    def repeat(self, alert: Alert, now: datetime) -> Dedup | None:
-        """The fast path: a delivery of a known alert in the same state only bumps a counter.
-
-        One conditional UpdateItem. None when the alert is new, changed state, or its incident
-        was resolved since (then the slow path decides)."""
-        try:
-            resp = self.ddb.update_item(
-                TableName=self.table,
-                Key=dedup_key(alert.source, alert.fingerprint),
-                UpdateExpression="SET last_seen = :now ADD deliveries :one",
-                # suppressed alerts are not settled: the window may end or be removed early
-                ConditionExpression="#st = :status AND (attribute_exists(incident_id) OR #st = :resolved)",
-                ExpressionAttributeNames={"#st": "status"},
-                ExpressionAttributeValues={
-                    ":now": ser_value(iso(now)),
-                    ":one": ser_value(1),
-                    ":status": ser_value(alert.status.value),
-                    ":resolved": ser_value(AlertStatus.RESOLVED.value),
-                },
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if is_conditional_failure(exc):
-                return None
-            raise
-        return _dedup(deser(resp["Attributes"]))
-
-    def get_dedup(self, alert: Alert) -> Dedup | None:
-        resp = self.ddb.get_item(
-            TableName=self.table,
-            Key=dedup_key(alert.source, alert.fingerprint),
-            ConsistentRead=True,
-        )
-        return _dedup(deser(resp["Item"])) if "Item" in resp else None
-
-    def record_unlinked(
-        self,
-        alert: Alert,
-        now: datetime,
-        suppressed_by: str | None = None,
-        suppressed_until: datetime | None = None,
-    ) -> None:
-        """Remember an alert that belongs to no incident (suppressed, or resolved unseen)."""
-        self.ddb.update_item(
-            TableName=self.table,
-            Key=dedup_key(alert.source, alert.fingerprint),
-            UpdateExpression=(
-                "SET #st = :status, last_seen = :now, title = :title, raw_ref = :raw"
-                + (", suppressed_by = :sb, suppressed_until = :su" if suppressed_by else "")
-                + " REMOVE incident_id ADD deliveries :one"
-            ),
-            ExpressionAttributeNames={"#st": "status"},
-            ExpressionAttributeValues={
-                ":status": ser_value(alert.status.value),
-                ":now": ser_value(iso(now)),
-                ":title": ser_value(alert.title),
-                ":raw": ser_value(alert.raw_ref or ""),
-                ":one": ser_value(1),
-                **(
-                    {":sb": ser_value(suppressed_by), ":su": ser_value(iso(suppressed_until))}
-                    if suppressed_by and suppressed_until
-                    else {}
-                ),
-            },
-        )
 
     # --- groups -----------------------------------------------------------------------------
     def get_group(self, key: str) -> Group | None:
@@ -160,6 +83,7 @@ class AlertRepository:
         window_ends_at: datetime | None,
         replaces: str | None,
         events: list[TimelineEvent],
+        extra: Sequence[dict[str, Any]] = (),
     ) -> None:
         """Create the group's incident with its first alert, atomically. Raises GroupTaken."""
         now = iso(incident.created_at)
@@ -201,6 +125,7 @@ class AlertRepository:
             self._dedup_update(alert, incident.id, now),
         ]
         items += [timeline_put(event, self.table) for event in events]
+        items += list(extra)
         try:
             self.ddb.transact_write_items(TransactItems=items)
         except ClientError as exc:
@@ -216,6 +141,7 @@ class AlertRepository:
         now: datetime,
         new_alert: bool,
         events: list[TimelineEvent],
+        extra: Sequence[dict[str, Any]] = (),
     ) -> None:
         """Add a firing alert to an open incident (or mark a known one firing again).
 
@@ -254,6 +180,7 @@ class AlertRepository:
             ),
         ]
         items += [timeline_put(event, self.table) for event in events]
+        items += list(extra)
         try:
             self.ddb.transact_write_items(TransactItems=items)
         except ClientError as exc:
@@ -265,7 +192,12 @@ class AlertRepository:
             raise
 
     def resolve_alert(
-        self, incident_id: str, alert: Alert, now: datetime, events: list[TimelineEvent]
+        self,
+        incident_id: str,
+        alert: Alert,
+        now: datetime,
+        events: list[TimelineEvent],
+        extra: Sequence[dict[str, Any]] = (),
     ) -> bool:
         """Mark a firing alert of an incident resolved. False if it was not firing (any more)."""
         at = iso(now)
@@ -313,6 +245,7 @@ class AlertRepository:
             },
         ]
         items += [timeline_put(event, self.table) for event in events]
+        items += list(extra)
         try:
             self.ddb.transact_write_items(TransactItems=items)
             return True
@@ -392,12 +325,3 @@ class AlertRepository:
         if condition:
             update["ConditionExpression"] = condition
         return {"Update": update}
-
-
-def _dedup(item: dict[str, Any]) -> Dedup:
-    return Dedup(
-        status=AlertStatus(item["status"]),
-        deliveries=int(item.get("deliveries", 0)),
-        incident_id=item.get("incident_id"),
-        suppressed_by=item.get("suppressed_by"),
-    )

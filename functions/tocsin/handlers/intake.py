@@ -8,6 +8,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tocsin.handlers.container import container
@@ -28,9 +29,12 @@ def receive_alerts(source: str) -> Response[dict[str, Any]]:
     outcome = container().intake.ingest(
         source, raw_body(router), dict(router.current_event.headers)
     )
-    metrics.add_metric(name="AlertsReceived", unit=MetricUnit.Count, value=outcome.alerts)
-    metrics.add_metric(name="DuplicateAlerts", unit=MetricUnit.Count, value=outcome.duplicates)
-    metrics.add_metric(name="IncidentsCreated", unit=MetricUnit.Count, value=len(outcome.created))
+    if not is_metrics_disabled():  # disabled metrics are still buffered and flushed at 100 values
+        metrics.add_metric(name="AlertsReceived", unit=MetricUnit.Count, value=outcome.alerts)
+        metrics.add_metric(name="DuplicateAlerts", unit=MetricUnit.Count, value=outcome.duplicates)
+        metrics.add_metric(
+            name="IncidentsCreated", unit=MetricUnit.Count, value=len(outcome.created)
+        )
     logger.info("alerts received", extra={"source": source, "outcome": outcome.as_dict()})
     return Response(
         status_code=202, content_type=content_types.APPLICATION_JSON, body=outcome.as_dict()

@@ -23,26 +23,27 @@ class RetryableError(Exception):
     """Transient failure; the state machine's Retry covers it (error name matched by ASL)."""
 
 
-def record_workflow_started(event: dict[str, Any]) -> dict[str, Any]:
+def register_incident(event: dict[str, Any]) -> dict[str, Any]:
+    """First step: number the incident, record the execution, note the start on the timeline.
+    Idempotent: a retried step or a redriven execution changes nothing the second time."""
     incident_id = event["incident_id"]
-    repo = container().incident_repo
-    repo.get(incident_id)
-    # deterministic event id: a retried step or redriven execution records it once
-    repo.append_timeline(
+    c = container()
+    incident = c.incidents.register(incident_id, event["execution_id"])
+    c.incident_repo.append_timeline(
         TimelineEvent(
-            id=f"workflow-started-{incident_id}",
+            id=f"workflow-started-{incident_id}",  # deterministic: recorded once
             incident_id=incident_id,
-            at=repo.get(incident_id).created_at,
+            at=incident.created_at,
             kind=TimelineKind.WORKFLOW_STARTED,
             actor=ACTOR,
-            data={"execution": event.get("execution_id")},
+            data={"execution": event["execution_id"], "number": incident.number},
         )
     )
-    return {"recorded": True}
+    return {"number": incident.number, "ref": incident.ref}
 
 
 ACTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "record_workflow_started": record_workflow_started,
+    "register_incident": register_incident,
 }
 
 

@@ -101,17 +101,48 @@ class IncidentService:
         return self.finalize(incident), True
 
     def finalize(self, incident: Incident) -> Incident:
-        """Give the incident its number and start its response workflow; both idempotent."""
+        """Number the incident now (a person declaring it wants the number back) and start its
+        response workflow. Both steps are idempotent."""
         if incident.number is None:
             number = self.incidents.allocate_number()
             if self.incidents.set_once(incident.id, "number", number):
-                incident = incident.model_copy(update={"number": number})
+                incident = incident.model_copy(
+                    update={"number": number, "version": incident.version + 1}
+                )
             else:
                 incident = self.incidents.get(incident.id)
         if not incident.execution_arn:
             arn = self.workflow.start(incident)
-            self.incidents.set_once(incident.id, "execution_arn", arn)
-            incident = incident.model_copy(update={"execution_arn": arn})
+            if self.incidents.set_once(incident.id, "execution_arn", arn):
+                incident = incident.model_copy(
+                    update={"execution_arn": arn, "version": incident.version + 1}
+                )
+            else:
+                incident = self.incidents.get(incident.id)
+        return incident
+
+    def start_response(self, incident: Incident) -> None:
+        """Start the response workflow; its first step numbers the incident and records the
+        execution (so opening an incident from an alert costs one request less)."""
+        self.workflow.start(incident)
+
+    def register(self, incident_id: str, execution_arn: str) -> Incident:
+        """The workflow's first step: number the incident (once) and record its execution."""
+        incident = self.incidents.get(incident_id)
+        if incident.number is None:
+            number = self.incidents.allocate_number()
+            if self.incidents.set_once(incident_id, "number", number):
+                incident = incident.model_copy(
+                    update={"number": number, "version": incident.version + 1}
+                )
+            else:
+                incident = self.incidents.get(incident_id)
+        if not incident.execution_arn and self.incidents.set_once(
+            incident_id, "execution_arn", execution_arn
+        ):
+            incident = incident.model_copy(
+                update={"execution_arn": execution_arn, "version": incident.version + 1}
+            )
         return incident
 
     def finalize_if_stalled(self, incident: Incident) -> Incident:

@@ -1,0 +1,248 @@
+"""The intake slow path: a new alert or a changed state becomes part of exactly one incident.
+
+Loaded only when a delivery is not a pure re-delivery (see services/intake.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from tocsin.dal.alerts import AlertRepository, GroupTaken, IncidentClosed
+from tocsin.dal.dedup import Dedup, DedupStore
+from tocsin.dal.maintenance import MaintenanceRepository
+from tocsin.dal.raw import RawPayload
+from tocsin.domain.alerts import Alert, AlertStatus
+from tocsin.domain.clock import parse_iso
+from tocsin.domain.config import TocsinConfig
+from tocsin.domain.incidents import Incident, IncidentStatus
+from tocsin.domain.routing import grouping_for, maintenance_for, service_for, severity_for
+from tocsin.domain.timeline import Actor, TimelineEvent, TimelineKind
+from tocsin.services.incidents import IncidentChange, IncidentService
+from tocsin.services.outcome import IntakeOutcome
+
+GROUP_ATTEMPTS = 8
+
+
+class AlertSettler:
+    def __init__(
+        self,
+        alerts: AlertRepository,
+        dedup: DedupStore,
+        incidents: IncidentService,
+        maintenance: MaintenanceRepository,
+        config: TocsinConfig,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.alerts = alerts
+        self.dedup = dedup
+        self.incidents = incidents
+        self.maintenance = maintenance
+        self.config = config
+        self.clock = clock
+
+    def settle(
+        self,
+        alert: Alert,
+        previous: Dedup | None,
+        raw: RawPayload | None,
+        now: datetime,
+        outcome: IntakeOutcome,
+    ) -> None:
+        extra = raw.transaction_items() if raw else []
+        if alert.status is AlertStatus.FIRING:
+            stored = self._firing(alert, previous, extra, now, outcome)
+        else:
+            stored = self._resolved(alert, previous, extra, now, outcome)
+        if raw and stored and extra:
+            raw.stored = True
+
+    # --- firing -----------------------------------------------------------------------------
+    def _firing(
+        self,
+        alert: Alert,
+        previous: Dedup | None,
+        extra: list[dict[str, Any]],
+        now: datetime,
+        outcome: IntakeOutcome,
+    ) -> bool:
+        service = service_for(alert, self.config)
+        windows = [*self.config.maintenance_windows, *self.maintenance.list(cached=True)]
+        window = maintenance_for(alert, service, windows, now)
+        if window:
+            self.dedup.record_unlinked(
+                alert, now, suppressed_by=window.id, suppressed_until=window.ends_at
+            )
+            outcome.suppressed.append(
+                {"fingerprint": alert.fingerprint, "maintenance_window": window.id}
+            )
+            return False
+        severity = severity_for(alert, self.config)
+        grouping = grouping_for(alert, service, self.config.grouping)
+        actor = Actor.integration(alert.source)
+        # a never-seen alert most often starts a new group: try to open first, read on conflict
+        group = None
+        try_open = previous is None
+        for _ in range(GROUP_ATTEMPTS):
+            if not try_open:
+                group = self.alerts.get_group(grouping.key)
+            if group and (group.window_ends_at is None or now < parse_iso(group.window_ends_at)):
+                current = self.dedup.get(alert)
+                if (
+                    current
+                    and current.incident_id == group.incident_id
+                    and current.status is AlertStatus.FIRING
+                ):
+                    outcome.duplicates += 1  # a concurrent delivery of the same alert won
+                    outcome.joined.append(group.incident_id)
+                    return False
+                new_to_incident = not (current and current.incident_id == group.incident_id)
+                kind = TimelineKind.ALERT_ADDED if new_to_incident else TimelineKind.ALERT_REFIRED
+                event = TimelineEvent(
+                    incident_id=group.incident_id,
+                    at=now,
+                    kind=kind,
+                    actor=actor,
+                    data=alert_data(alert),
+                )
+                try:
+                    self.alerts.join_incident(
+                        group.incident_id, alert, now, new_to_incident, [event], extra
+                    )
+                except IncidentClosed:
+                    self.alerts.release_group(grouping.key, group.incident_id)
+                    try_open = False
+                    continue
+                self._after_join(group.incident_id, severity, actor)
+                outcome.joined.append(group.incident_id)
+                return True
+            incident = self._new_incident(alert, severity, service, grouping.key, now)
+            events = [
+                TimelineEvent(
+                    incident_id=incident.id,
+                    at=now,
+                    kind=TimelineKind.INCIDENT_CREATED,
+                    actor=actor,
+                    data={
+                        "title": incident.title,
+                        "severity": severity,
+                        "service": service,
+                        "group": grouping.rule,
+                    },
+                ),
+                TimelineEvent(
+                    incident_id=incident.id,
+                    at=now,
+                    kind=TimelineKind.ALERT_ADDED,
+                    actor=actor,
+                    data=alert_data(alert),
+                ),
+            ]
+            window_ends = now + grouping.window if grouping.window else None
+            try:
+                self.alerts.open_incident(
+                    incident,
+                    alert,
+                    grouping.key,
+                    window_ends,
+                    group.incident_id if group else None,
+                    events,
+                    extra,
+                )
+            except GroupTaken:
+                try_open = False
+                continue
+            # numbering and recording the execution are the workflow's first step
+            self.incidents.start_response(incident)
+            outcome.created.append(incident.id)
+            return True
+        raise RuntimeError(f"group {grouping.key} kept changing; the sender should retry")
+
+    def _new_incident(
+        self, alert: Alert, severity: str, service: str | None, group_key: str, now: datetime
+    ) -> Incident:
+        return self.incidents.new_incident(
+            title=alert.title,
+            severity=severity,
+            service=service,
+            source=alert.source,
+            labels=alert.labels,
+            description=alert.description,
+            group_key=group_key,
+            firing=1,
+            now=now,
+        )
+
+    def _after_join(self, incident_id: str, severity: str, actor: Actor) -> None:
+        config = self.config
+
+        def decide(incident: Incident) -> IncidentChange | None:
+            upgrade = config.severity_rank(severity) < config.severity_rank(incident.severity)
+            regress = incident.status is IncidentStatus.MITIGATED
+            if not upgrade and not regress:
+                return None
+            status = None
+            if regress:
+                acknowledged = IncidentStatus.ACKNOWLEDGED in incident.status_times
+                status = IncidentStatus.ACKNOWLEDGED if acknowledged else IncidentStatus.TRIGGERED
+            return IncidentChange(
+                severity=severity if upgrade else None,
+                status=status,
+                reason="a more severe alert joined" if upgrade else "an alert fired again",
+            )
+
+        self.incidents.change_with_retry(incident_id, decide, actor)
+
+    # --- resolved ---------------------------------------------------------------------------
+    def _resolved(
+        self,
+        alert: Alert,
+        previous: Dedup | None,
+        extra: list[dict[str, Any]],
+        now: datetime,
+        outcome: IntakeOutcome,
+    ) -> bool:
+        if previous is None or previous.incident_id is None:
+            self.dedup.record_unlinked(alert, now)
+            outcome.unmatched_resolves += 1
+            return False
+        incident_id = previous.incident_id
+        actor = Actor.integration(alert.source)
+        event = TimelineEvent(
+            incident_id=incident_id,
+            at=now,
+            kind=TimelineKind.ALERT_RESOLVED,
+            actor=actor,
+            data=alert_data(alert),
+        )
+        outcome.joined.append(incident_id)
+        if not self.alerts.resolve_alert(incident_id, alert, now, [event], extra):
+            outcome.duplicates += 1  # a concurrent delivery resolved it first
+            return False
+
+        def decide(incident: Incident) -> IncidentChange | None:
+            if incident.firing_count > 0 or incident.status not in (
+                IncidentStatus.TRIGGERED,
+                IncidentStatus.ACKNOWLEDGED,
+            ):
+                return None
+            return IncidentChange(status=IncidentStatus.MITIGATED, reason="all alerts resolved")
+
+        self.incidents.change_with_retry(incident_id, decide, actor)
+        return True
+
+
+def alert_data(alert: Alert) -> dict[str, Any]:
+    return {
+        "source": alert.source,
+        "fingerprint": alert.fingerprint,
+        "title": alert.title,
+        "status": alert.status.value,
+        "labels": alert.labels,
+        **({"raw_ref": alert.raw_ref} if alert.raw_ref else {}),
+        **(
+            {"links": alert.links.model_dump(exclude_none=True, exclude_defaults=True)}
+            if alert.links
+            else {}
+        ),
+    }

@@ -1,0 +1,210 @@
+"""The embedded local mode end to end over HTTP: `tocsin local up` in its own process, real
+ASL executed on moto, handlers invoked in-process, EventBridge -> SQS -> Lambda."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import pytest
+import requests
+
+from tests.helpers import REPO, load_fixture
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-mode")]
+TOKEN = "tcn_e2e_token"
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    config = tmp_path_factory.mktemp("config")
+    for path in (REPO / "config").glob("*.yaml"):
+        shutil.copy(path, config / path.name)
+    severities = (config / "severities.yaml").read_text()
+    (config / "severities.yaml").write_text(
+        severities.replace("auto_resolve_after: 30m", "auto_resolve_after: 1s")
+    )
+    workdir = tmp_path_factory.mktemp("workdir")
+    env = {
+        **os.environ,
+        "TOCSIN_TOKEN": TOKEN,
+        "TOCSIN_CONFIG_DIR": str(config),
+        "LOG_LEVEL": "ERROR",
+    }
+    for key in ("AWS_ENDPOINT_URL", "TOCSIN_URL", "TOCSIN_TABLE"):
+        env.pop(key, None)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tocsin_local.cli",
+            "local",
+            "up",
+            "--port",
+            "0",
+            "--json",
+            "--sweep-interval",
+            "0.3",
+        ],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 90
+    ready: dict[str, Any] | None = None
+    lines: list[str] = []
+    while time.monotonic() < deadline and ready is None:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        lines.append(line)
+        if line.startswith("{") and '"ready"' in line:
+            ready = json.loads(line)
+    assert ready, "local mode did not start:\n" + "".join(lines)
+    ready["workdir"] = workdir
+    ready["proc"] = proc
+    yield ready
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    assert not (workdir / ".tocsin" / "local.json").exists()
+
+
+def aws_client(local: dict[str, Any], service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=local["aws_endpoint"],
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
+def api(local: dict[str, Any], method: str, path: str, **kwargs: Any) -> requests.Response:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    return requests.request(method, local["url"] + path, headers=headers, timeout=30, **kwargs)
+
+
+def wait_for(predicate: Any, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def timeline_kinds(local: dict[str, Any], incident_id: str) -> list[str]:
+    items = api(local, "GET", f"/v1/incidents/{incident_id}/timeline").json()["items"]
+    return [event["kind"] for event in items]
+
+
+def test_ready_line_and_health(local: dict[str, Any]) -> None:
+    assert local["url"].startswith("http://127.0.0.1:")
+    assert local["token"] == TOKEN
+    assert requests.get(local["url"] + "/healthz", timeout=5).json() == {"ok": True}
+
+
+def test_alert_over_http_runs_the_real_state_machine(local: dict[str, Any]) -> None:
+    payload = load_fixture("alertmanager/oncall_example_payload_firing_2_alerts.json")
+    resp = api(local, "POST", "/v1/alerts/alertmanager", data=json.dumps(payload))
+    assert resp.status_code == 202, resp.text
+    (incident_id,) = resp.json()["created"]
+    # the workflow's first Task (a Lambda in the ASL) records itself on the timeline
+    wait_for(lambda: "workflow_started" in timeline_kinds(local, incident_id))
+    sfn = aws_client(local, "stepfunctions")
+    incident = api(local, "GET", f"/v1/incidents/{incident_id}").json()
+    status = wait_for(
+        lambda: (
+            sfn.describe_execution(executionArn=incident["execution_arn"])["status"] != "RUNNING"
+        )
+    )
+    assert status
+    assert sfn.describe_execution(executionArn=incident["execution_arn"])["status"] == "SUCCEEDED"
+
+
+def test_fifty_concurrent_posts_of_one_alert_make_one_incident(local: dict[str, Any]) -> None:
+    body = json.dumps(
+        {"title": "Checkout 5xx", "dedup_key": "e2e-checkout-5xx", "severity": "critical"}
+    )
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(
+            pool.map(lambda _: api(local, "POST", "/v1/alerts/generic", data=body), range(50))
+        )
+    assert [r.status_code for r in results] == [202] * 50
+    created = [i for r in results for i in r.json()["created"]]
+    assert len(created) == 1
+    assert sum(r.json()["duplicates"] for r in results) == 49
+
+
+def test_cloudwatch_alarm_through_eventbridge_opens_an_incident(local: dict[str, Any]) -> None:
+    event = load_fixture(
+        "aws/eventbridge_cloudwatch_alarm_state_change_single_metric_OK_to_ALARM.json"
+    )
+    events = aws_client(local, "events")
+    result = events.put_events(
+        Entries=[
+            {
+                "Source": event["source"],
+                "DetailType": event["detail-type"],
+                "Detail": json.dumps(event["detail"]),
+                "Resources": event["resources"],
+            }
+        ]
+    )
+    assert result["FailedEntryCount"] == 0
+
+    def found() -> list[dict[str, Any]]:
+        items = api(local, "GET", "/v1/incidents?limit=100").json()["items"]
+        return [i for i in items if i["source"] == "eventbridge"]
+
+    (incident,) = wait_for(found)
+    assert incident["labels"]["alarm_name"] == event["detail"]["alarmName"]
+
+
+def test_resolve_then_quiet_period_auto_resolves(local: dict[str, Any]) -> None:
+    alert = {"title": "Payment latency", "dedup_key": "e2e-latency", "severity": "critical"}
+    incident_id = api(local, "POST", "/v1/alerts/generic", data=json.dumps(alert)).json()[
+        "created"
+    ][0]
+    api(local, "POST", "/v1/alerts/generic", data=json.dumps({**alert, "status": "resolved"}))
+    assert api(local, "GET", f"/v1/incidents/{incident_id}").json()["status"] == "mitigated"
+    # SEV1's quiet period is 1s in this configuration; the sweeper runs every 0.3s
+    wait_for(
+        lambda: api(local, "GET", f"/v1/incidents/{incident_id}").json()["status"] == "resolved",
+        timeout=20,
+    )
+    kinds = timeline_kinds(local, incident_id)
+    assert kinds[-2:] == ["status_changed", "status_changed"]
+
+
+def test_cli_talks_to_the_running_local_mode(local: dict[str, Any]) -> None:
+    api(local, "POST", "/v1/alerts/generic", data=b"{broken")
+    env = {k: v for k, v in os.environ.items() if k not in ("TOCSIN_URL", "TOCSIN_TOKEN")}
+    run = [sys.executable, "-m", "tocsin_local.cli"]
+    listed = subprocess.run(
+        [*run, "quarantine", "list"], cwd=local["workdir"], env=env, capture_output=True, text=True
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "generic" in listed.stdout and "not valid JSON" in listed.stdout
+    incidents = subprocess.run(
+        [*run, "incidents", "list"], cwd=local["workdir"], env=env, capture_output=True, text=True
+    )
+    assert incidents.returncode == 0 and "INC-1" in incidents.stdout
+
+
+def test_unknown_route_is_a_json_404(local: dict[str, Any]) -> None:
+    resp = api(local, "GET", "/v1/nothing")
+    assert resp.status_code == 404 and "error" in resp.json()
