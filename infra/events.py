@@ -1,0 +1,77 @@
+"""EventBridge: AWS alarm and health events through SQS, and the sweeper's one-minute schedule.
+
+Events reach the intake function through a queue rather than directly: SQS gives retries with
+per-record failure reporting, a dead-letter queue, and a path the local mode can drive (moto's
+EventBridge delivers to SQS but not to Lambda).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+from tocsin.routes import EVENT_RULES
+
+MAX_RECEIVES = 5
+SWEEP_INTERVAL = Duration.minutes(1)
+
+
+class AwsEventIntake(Construct):
+    """Rules -> encrypted, TLS-only queue (with a DLQ) -> the eventbridge_intake function."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, consumer: lambda_.Function) -> None:
+        super().__init__(scope, construct_id)
+        self.dead_letters = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            # AWS guidance: at least six times the consumer's timeout.
+            visibility_timeout=Duration.seconds(6 * _timeout_seconds(consumer)),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letters, max_receive_count=MAX_RECEIVES
+            ),
+        )
+        # the same rules the local mode provisions (tocsin.routes.EVENT_RULES)
+        for name, pattern in EVENT_RULES.items():
+            events.Rule(
+                self,
+                "".join(part.capitalize() for part in name.split("-")),
+                description=f"{', '.join(pattern['detail-type'])} events become Tocsin alerts",
+                event_pattern=events.EventPattern(
+                    source=pattern["source"], detail_type=pattern["detail-type"]
+                ),
+                targets=[targets.SqsQueue(self.queue, dead_letter_queue=self.dead_letters)],
+            )
+        consumer.add_event_source(
+            sources.SqsEventSource(
+                self.queue, batch_size=10, report_batch_item_failures=True, max_concurrency=5
+            )
+        )
+
+
+class SweeperSchedule(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, sweeper: lambda_.IFunction) -> None:
+        super().__init__(scope, construct_id)
+        self.rule = events.Rule(
+            self,
+            "Rule",
+            description="Runs the Tocsin sweeper every minute",
+            schedule=events.Schedule.rate(SWEEP_INTERVAL),
+            targets=[targets.LambdaFunction(sweeper, retry_attempts=0)],
+        )
+
+
+def _timeout_seconds(function: lambda_.Function) -> int:
+    return int(function.timeout.to_seconds()) if function.timeout else 3  # Lambda's default

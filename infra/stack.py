@@ -1,0 +1,99 @@
+"""The one Tocsin stack: composes the constructs and grants each function only what it uses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_cdk import App, AssetHashType, CfnOutput, Stack
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+from tocsin.routes import ROUTES, Function
+from tocsin.settings import ENV_STATE_MACHINE
+
+from infra.api import HttpApi
+from infra.bundling import Bundle, build_bundle
+from infra.events import AwsEventIntake, SweeperSchedule
+from infra.functions import ServiceFunctions
+from infra.nag import add_checks
+from infra.paths import CDK_JSON
+from infra.storage import QUARANTINE_PREFIX, RAW_PREFIX, Storage
+from infra.workflow import ResponseWorkflow
+
+STACK_NAME = "Tocsin"
+#: Functions that start response executions (and may look at them). The sweeper finishes
+#: incidents whose creator stopped before starting their workflow (services/sweeper.py ->
+#: IncidentService.finalize_if_stalled), so it starts executions too. Never the workflow
+#: function: the state machine invokes it (and its ARN in its environment would be a cycle).
+STARTS_EXECUTIONS = (Function.INTAKE, Function.EVENTBRIDGE_INTAKE, Function.API, Function.SWEEPER)
+#: S3 object access per function: action -> key prefixes of the artifact bucket.
+OBJECT_ACCESS: dict[Function, dict[str, tuple[str, ...]]] = {
+    Function.INTAKE: {"s3:PutObject": (RAW_PREFIX, QUARANTINE_PREFIX)},
+    Function.EVENTBRIDGE_INTAKE: {"s3:PutObject": (RAW_PREFIX, QUARANTINE_PREFIX)},
+    Function.API: {
+        "s3:GetObject": (QUARANTINE_PREFIX,),
+        "s3:PutObject": (RAW_PREFIX, QUARANTINE_PREFIX),
+    },
+}
+
+
+class TocsinStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, bundle: Bundle, **kwargs: Any):
+        super().__init__(scope, construct_id, **kwargs)
+        code = lambda_.Code.from_asset(
+            str(bundle.path), asset_hash=bundle.key, asset_hash_type=AssetHashType.CUSTOM
+        )
+        storage = Storage(self, "Storage")
+        functions = ServiceFunctions(
+            self,
+            "Functions",
+            code=code,
+            table=storage.table.table_name,
+            bucket=storage.artifacts.bucket_name,
+        )
+        workflow = ResponseWorkflow(
+            self, "Workflow", workflow_function=functions[Function.WORKFLOW].function
+        )
+        for name, service in functions.by_name.items():
+            storage.grant_table_data(service.function)
+            for action, prefixes in OBJECT_ACCESS.get(name, {}).items():
+                storage.grant_objects(service.function, [action], prefixes)
+        for name in STARTS_EXECUTIONS:
+            service = functions[name]
+            workflow.grant_start(service.function)
+            service.function.add_environment(
+                ENV_STATE_MACHINE, workflow.state_machine.state_machine_arn
+            )
+
+        api = HttpApi(
+            self,
+            "Http",
+            handlers={route.function: functions[route.function].function for route in ROUTES},
+        )
+        AwsEventIntake(self, "AwsEvents", consumer=functions[Function.EVENTBRIDGE_INTAKE].function)
+        SweeperSchedule(self, "Sweeper", sweeper=functions[Function.SWEEPER].function)
+
+        CfnOutput(
+            self, "ApiUrl", value=api.endpoint, description="POST {ApiUrl}/v1/alerts/{source}"
+        )
+        CfnOutput(self, "TableName", value=storage.table.table_name)
+        CfnOutput(self, "ArtifactBucketName", value=storage.artifacts.bucket_name)
+        CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)
+
+
+def create_app(*, outdir: str | None = None, context: dict[str, Any] | None = None) -> App:
+    """The CDK app: the Tocsin stack, checked by cdk-nag on every synth.
+
+    `context` defaults to cdk.json's, so tests synthesize with the same feature flags as the CLI.
+    """
+    if context is None:
+        context = json.loads(CDK_JSON.read_text(encoding="utf-8")).get("context", {})
+    app = App(outdir=outdir, context=context, analytics_reporting=False)
+    TocsinStack(
+        app,
+        STACK_NAME,
+        bundle=build_bundle(),
+        description="Tocsin incident response: alert intake, response workflow and API",
+    )
+    add_checks(app)
+    return app

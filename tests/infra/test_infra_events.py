@@ -1,0 +1,106 @@
+"""AWS events reach eventbridge_intake through a safe queue; the sweeper runs every minute."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from cfn_query import functions_by_name, only, resources, target
+from tocsin.routes import Function
+
+pytestmark = pytest.mark.xdist_group("synth")
+
+
+def queues(template_json: dict[str, Any]) -> tuple[str, str]:
+    """(main queue, dead-letter queue) logical ids."""
+    found = resources(template_json, "AWS::SQS::Queue")
+    [main] = [qid for qid, q in found.items() if "RedrivePolicy" in q["Properties"]]
+    [dlq] = [qid for qid in found if qid != main]
+    return main, dlq
+
+
+def test_queue_sends_poison_messages_to_an_encrypted_dead_letter_queue(
+    template_json: dict[str, Any],
+) -> None:
+    main, dlq = queues(template_json)
+    redrive = template_json["Resources"][main]["Properties"]["RedrivePolicy"]
+    assert target(redrive["deadLetterTargetArn"]) == dlq
+    assert 1 < redrive["maxReceiveCount"] <= 10
+    for queue_id in (main, dlq):
+        assert template_json["Resources"][queue_id]["Properties"]["SqsManagedSseEnabled"] is True
+
+
+def test_both_queues_deny_requests_without_tls(template_json: dict[str, Any]) -> None:
+    covered = set()
+    for policy in resources(template_json, "AWS::SQS::QueuePolicy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if (
+                statement["Effect"] == "Deny"
+                and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+                and statement["Principal"] == {"AWS": "*"}
+            ):
+                covered |= {target(q) for q in policy["Properties"]["Queues"]}
+    assert covered == set(queues(template_json))
+
+
+def test_queue_visibility_outlasts_the_consumer_six_times(template_json: dict[str, Any]) -> None:
+    main, _ = queues(template_json)
+    consumer = functions_by_name(template_json)[Function.EVENTBRIDGE_INTAKE]
+    timeout = template_json["Resources"][consumer]["Properties"]["Timeout"]
+    assert template_json["Resources"][main]["Properties"]["VisibilityTimeout"] >= 6 * timeout
+
+
+def test_alarm_and_health_events_are_routed_to_the_queue(template_json: dict[str, Any]) -> None:
+    main, dlq = queues(template_json)
+    patterns = {}
+    for rule in resources(template_json, "AWS::Events::Rule").values():
+        properties = rule["Properties"]
+        if "EventPattern" in properties:
+            [rule_target] = properties["Targets"]
+            assert target(rule_target["Arn"]) == main
+            assert target(rule_target["DeadLetterConfig"]["Arn"]) == dlq
+            pattern = properties["EventPattern"]
+            patterns[tuple(pattern["source"])] = tuple(pattern["detail-type"])
+    assert patterns == {
+        ("aws.cloudwatch",): ("CloudWatch Alarm State Change",),
+        ("aws.health",): ("AWS Health Event",),
+    }
+
+
+def test_only_eventbridge_may_send_to_the_queue_and_only_from_its_rules(
+    template_json: dict[str, Any],
+) -> None:
+    rules = set(resources(template_json, "AWS::Events::Rule"))
+    for policy in resources(template_json, "AWS::SQS::QueuePolicy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Allow":
+                assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+                assert target(statement["Condition"]["ArnEquals"]["aws:SourceArn"]) in rules
+
+
+def test_eventbridge_intake_consumes_the_queue_reporting_partial_batch_failures(
+    template_json: dict[str, Any],
+) -> None:
+    main, _ = queues(template_json)
+    _, mapping = only(template_json, "AWS::Lambda::EventSourceMapping")
+    properties = mapping["Properties"]
+    assert target(properties["EventSourceArn"]) == main
+    assert (
+        target(properties["FunctionName"])
+        == functions_by_name(template_json)[Function.EVENTBRIDGE_INTAKE]
+    )
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_sweeper_runs_every_minute_without_late_retries(template_json: dict[str, Any]) -> None:
+    sweeper = functions_by_name(template_json)[Function.SWEEPER]
+    [schedule] = [
+        rule["Properties"]
+        for rule in resources(template_json, "AWS::Events::Rule").values()
+        if "ScheduleExpression" in rule["Properties"]
+    ]
+    assert schedule["ScheduleExpression"] == "rate(1 minute)"
+    [rule_target] = schedule["Targets"]
+    assert target(rule_target["Arn"]) == sweeper
+    _, invoke_config = only(template_json, "AWS::Lambda::EventInvokeConfig")
+    assert invoke_config["Properties"]["MaximumRetryAttempts"] == 0
