@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = Path(os.environ.get("TOCSIN_FIXTURES", REPO.parent / "shared" / "fixtures"))
+#: real vendor payloads, copied from the team's shared fixtures (provenance in SOURCES.md there);
+#: TOCSIN_FIXTURES points the tests at another copy
+FIXTURES = Path(os.environ.get("TOCSIN_FIXTURES") or REPO / "tests" / "fixtures" / "vendor")
 TOKEN = "tcn_test_token"
 
 

@@ -100,3 +100,16 @@ def test_domain_is_pure_and_layers_point_inward() -> None:
             assert not any(
                 n.startswith("tocsin.handlers") for n in _imports(path) if path.name != "openapi.py"
             ), path
+
+
+def test_vendored_fixtures_match_the_shared_ones_when_present() -> None:
+    """tests/fixtures/vendor is a copy of the team's shared fixtures so a fresh clone tests
+    on its own; when the shared folder sits beside the repository, the copy must be current."""
+    from tests.helpers import FIXTURES
+
+    shared = REPO.parent / "shared" / "fixtures"
+    if not shared.is_dir():
+        return
+    ours = {p.relative_to(FIXTURES): p.read_bytes() for p in FIXTURES.rglob("*") if p.is_file()}
+    theirs = {p.relative_to(shared): p.read_bytes() for p in shared.rglob("*") if p.is_file()}
+    assert ours == theirs, "refresh tests/fixtures/vendor from ../shared/fixtures"

@@ -1,20 +1,15 @@
-"""Shared helpers for the alert-source tests: loading the vendor payloads in shared/fixtures."""
+"""Shared helpers for the alert-source tests: loading the real vendor payloads."""
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-#: real vendor payloads (see SOURCES.md there); TOCSIN_FIXTURES overrides the location
-FIXTURES_DIR = Path(
-    os.environ.get("TOCSIN_FIXTURES")
-    or Path(__file__).resolve().parents[3].parent / "shared" / "fixtures"
-)
+from tests.helpers import FIXTURES as FIXTURES_DIR
 
 
 def load_fixture(path: str) -> Any:
