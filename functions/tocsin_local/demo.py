@@ -187,7 +187,7 @@ def _report(client: ApiClient, demo: Demo) -> None:
                 or event["data"].get("reason")
                 or ""
             )
-            reason = event["data"].get("reason")
+            reason = data.get("reason")
             extra = f" ({reason})" if reason and reason != detail else ""
             _say(
                 f"  {at}  {event['kind']:<17} by {event['actor']['kind']}:{event['actor']['id']:<13} {detail}{extra}"

@@ -84,6 +84,7 @@ class AlertRepository:
         replaces: str | None,
         events: list[TimelineEvent],
         extra: Sequence[dict[str, Any]] = (),
+        deliveries: int = 1,
     ) -> None:
         """Create the group's incident with its first alert, atomically. Raises GroupTaken."""
         now = iso(incident.created_at)
@@ -122,7 +123,13 @@ class AlertRepository:
                     "Item": ser(self._alert_item(incident.id, alert, incident.created_at)),
                 }
             },
-            self._dedup_update(alert, incident.id, now),
+            # a Put, not an Update: the fast path returned the old record, so the count is known
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": ser(self._dedup_item(alert, incident.id, now, deliveries)),
+                }
+            },
         ]
         items += [timeline_put(event, self.table) for event in events]
         items += list(extra)
@@ -299,6 +306,19 @@ class AlertRepository:
             "type": "incident_alert",
             "last_seen": iso(now),
             **alert.model_dump(mode="json", exclude_none=True),
+        }
+
+    @staticmethod
+    def _dedup_item(alert: Alert, incident_id: str, at: str, deliveries: int) -> dict[str, Any]:
+        return {
+            schema.PK: f"ALERT#{alert.source}#{alert.fingerprint}",
+            schema.SK: "DEDUP",
+            "status": AlertStatus.FIRING.value,
+            "incident_id": incident_id,
+            "deliveries": deliveries,
+            "last_seen": at,
+            "title": alert.title,
+            "raw_ref": alert.raw_ref or "",
         }
 
     def _dedup_update(

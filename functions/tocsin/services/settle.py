@@ -117,6 +117,7 @@ class AlertSettler:
                 outcome.joined.append(group.incident_id)
                 return True
             incident = self._new_incident(alert, severity, service, grouping.key, now)
+            # one event tells both: the incident opened, with this alert
             events = [
                 TimelineEvent(
                     incident_id=incident.id,
@@ -128,14 +129,8 @@ class AlertSettler:
                         "severity": severity,
                         "service": service,
                         "group": grouping.rule,
+                        "alert": alert_data(alert),
                     },
-                ),
-                TimelineEvent(
-                    incident_id=incident.id,
-                    at=now,
-                    kind=TimelineKind.ALERT_ADDED,
-                    actor=actor,
-                    data=alert_data(alert),
                 ),
             ]
             window_ends = now + grouping.window if grouping.window else None
