@@ -181,10 +181,11 @@ def _report(client: ApiClient, demo: Demo) -> None:
         _say(f"\nTimeline of {first['ref']} ({first['title']}):")
         for event in timeline:
             at = event["at"][11:23]
+            data = event["data"]
             detail = (
-                event["data"].get("fingerprint")
-                or event["data"].get("new")
-                or event["data"].get("reason")
+                data.get("fingerprint")
+                or data.get("alert", {}).get("fingerprint")
+                or data.get("new")
                 or ""
             )
             reason = data.get("reason")
