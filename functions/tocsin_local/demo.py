@@ -28,10 +28,16 @@ class Demo:
         self.refs: dict[str, str] = {}
 
     def ref(self, incident_id: str) -> str:
-        if incident_id not in self.refs:
-            self.refs[incident_id] = self.client.request("GET", f"/v1/incidents/{incident_id}")[
-                "ref"
-            ]
+        """INC-n once the response workflow's first step has numbered it (milliseconds)."""
+        deadline = time.monotonic() + 5
+        while incident_id not in self.refs:
+            incident = self.client.request("GET", f"/v1/incidents/{incident_id}")
+            if incident["number"] is not None:
+                self.refs[incident_id] = incident["ref"]
+            elif time.monotonic() > deadline:
+                return str(incident_id)
+            else:
+                time.sleep(0.05)
         return self.refs[incident_id]
 
     def describe(self, status: int, body: Any) -> str:

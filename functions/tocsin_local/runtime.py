@@ -9,6 +9,7 @@ import secrets
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -59,6 +60,8 @@ class LocalTocsin:
 
         patches.apply()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # metrics are off locally; Powertools still warns on every flush that none were added
+        warnings.filterwarnings("ignore", "No application metrics to publish")
         self.token = self.token or os.environ.get(ENV_TOKEN) or "tcn_" + secrets.token_urlsafe(24)
         moto_port = free_port()
         os.environ.update(
