@@ -233,7 +233,8 @@ def test_token_in_query_string_is_accepted(http: Http) -> None:
 
 def test_unknown_source_is_404(http: Http) -> None:
     resp = http.alert("nagios", {"x": 1})
-    assert resp.status_code in (401, 404)
+    assert resp.status_code == 404
+    assert "known: alertmanager" in resp.body["error"]
 
 
 def test_bad_payloads_are_quarantined_with_a_clear_error_and_can_be_replayed(
@@ -285,3 +286,34 @@ def _later(minutes: int) -> Any:
     from tocsin.domain.clock import utcnow
 
     return utcnow() + timedelta(minutes=minutes)
+
+
+def test_sns_subscription_confirmation_is_answered_and_opens_nothing(http: Http) -> None:
+    from tocsin.handlers.container import container
+
+    confirmed: list[str] = []
+    container().intake.confirm_subscription = confirmed.append
+    body = load_fixture("aws/sns_http_subscription_confirmation_docs.json")
+    resp = http.alert(
+        "cloudwatch", body, headers={"x-amz-sns-message-type": "SubscriptionConfirmation"}
+    )
+    assert resp.status_code == 202 and resp.body["subscription_confirmed"] is True
+    assert confirmed == [body["SubscribeURL"]]
+    assert incidents(http) == []
+
+
+def test_cloudwatch_alarm_via_sns_opens_then_ok_mitigates(http: Http) -> None:
+    import json
+
+    ok = load_fixture("aws/sns_http_notification_cloudwatch_metric_alarm_OK.json")
+    alarm = dict(ok)
+    message = json.loads(ok["Message"])
+    alarm["Message"] = json.dumps({**message, "NewStateValue": "ALARM", "OldStateValue": "OK"})
+    headers = {"x-amz-sns-message-type": "Notification"}
+    opened = http.alert("cloudwatch", alarm, headers=headers)
+    assert opened.status_code == 202 and len(opened.body["created"]) == 1
+    closed = http.alert("cloudwatch", ok, headers=headers)
+    assert closed.body["incidents"] == opened.body["created"]
+    incident = http.call("GET", f"/v1/incidents/{opened.body['created'][0]}").body
+    assert incident["status"] == "mitigated"
+    assert incident["labels"]["alarm_name"] == message["AlarmName"]

@@ -17,22 +17,28 @@ _CONFIG = Config(
 
 
 _clients: dict[str, Any] = {}
+_session: boto3.session.Session | None = None
 _lock = threading.Lock()
 
 
 def client(service: str) -> Any:
     """A shared, thread-safe client; endpoints follow AWS_ENDPOINT_URL (local mode)."""
+    global _session
     found = _clients.get(service)
     if found is None:
-        with _lock:
+        with _lock:  # sessions are not thread-safe; one session, clients made one at a time
             found = _clients.get(service)
             if found is None:
-                found = boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+                if _session is None:
+                    _session = boto3.session.Session()
+                found = _session.client(service, config=_CONFIG)  # type: ignore[call-overload]
                 _clients[service] = found
     return found
 
 
 def reset_clients() -> None:
     """Forget cached clients (tests that switch endpoints or moto mocks)."""
+    global _session
     with _lock:
         _clients.clear()
+        _session = None

@@ -5,7 +5,6 @@ needs the token store and the dedup store, nothing else)."""
 from __future__ import annotations
 
 import threading
-import urllib.request
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -28,6 +27,8 @@ if TYPE_CHECKING:
 
 def confirm_sns_subscription(url: str) -> None:
     """GET the SubscribeURL (the SNS source only lets https://sns.<region>.amazonaws.com through)."""
+    import urllib.request  # rarely needed: not worth its ~40 ms on every cold start
+
     with urllib.request.urlopen(url, timeout=5) as resp:
         resp.read()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -21,6 +20,7 @@ from tocsin.domain.errors import (
     UnknownSourceError,
     VersionConflictError,
 )
+from tocsin.handlers.auth import bearer_token
 from tocsin.handlers.container import container
 from tocsin.services.intake import PayloadRejectedError
 
@@ -120,24 +120,9 @@ def new_resolver(validation: bool = True) -> APIGatewayHttpResolver:
     return app
 
 
-def presented_token(app: APIGatewayHttpRouter) -> str | None:
-    """`Authorization: Bearer <token>`, or `?token=<token>` for senders that cannot set headers."""
-    header = app.current_event.headers.get("authorization") or app.current_event.headers.get(
-        "Authorization"
-    )
-    if header:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-    return app.current_event.get_query_string_value("token")
-
-
 def require_token(app: APIGatewayHttpRouter, name: str) -> None:
-    if not container().tokens.verify(name, presented_token(app)):
-        raise UnauthorizedError("missing or invalid bearer token")
-
-
-def raw_body(app: APIGatewayHttpRouter) -> bytes:
     event = app.current_event
-    body = event.body or ""
-    return base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
+    if not container().tokens.verify(
+        name, bearer_token(event.headers, event.query_string_parameters)
+    ):
+        raise UnauthorizedError("missing or invalid bearer token")
