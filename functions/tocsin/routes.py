@@ -41,6 +41,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/incidents/{id}", Function.API),
     Route("PATCH", "/v1/incidents/{id}", Function.API),
     Route("GET", "/v1/incidents/{id}/timeline", Function.API),
+    Route("GET", "/v1/incidents/{id}/alerts", Function.API),
     Route("GET", "/v1/quarantine", Function.API),
     Route("GET", "/v1/quarantine/{id}", Function.API),
     Route("POST", "/v1/quarantine/{id}/replay", Function.API),

@@ -82,6 +82,14 @@ def test_alerts_of_one_group_join_one_open_incident(http: Http) -> None:
     assert resp.body["created"] == [] and len(resp.body["incidents"]) == 1
     (incident,) = incidents(http)
     assert incident["alert_count"] == 3 and incident["firing_count"] == 3
+    alerts = http.call("GET", f"/v1/incidents/{incident['id']}/alerts").body["items"]
+    assert sorted(a["fingerprint"] for a in alerts) == [
+        "a1bc48475b20e73d",
+        "c2ea85182f28cbd9",
+        "ffff000011112222",
+    ]
+    assert {a["status"] for a in alerts} == {"firing"}
+    assert all(a["raw_ref"].startswith("raw:") for a in alerts)
 
 
 def test_fifty_concurrent_deliveries_create_one_incident(http: Http, aws: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
@@ -12,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from tocsin.dal.artifacts import decode_body
+from tocsin.domain.alerts import Alert
 from tocsin.domain.clock import iso, utcnow
 from tocsin.domain.config import MaintenanceWindow
 from tocsin.domain.errors import InvalidRequestError, MaintenanceWindowNotFoundError
@@ -64,6 +66,16 @@ class IncidentPage(BaseModel):
 class TimelinePage(BaseModel):
     items: list[TimelineEvent]
     next_cursor: str | None = None
+
+
+class IncidentAlert(Alert):
+    """An alert of an incident, as last received."""
+
+    last_seen: datetime | None = None
+
+
+class AlertList(BaseModel):
+    items: list[IncidentAlert]
 
 
 class QuarantinePage(BaseModel):
@@ -159,6 +171,24 @@ def get_timeline(
     c.incident_repo.get(id)
     items, next_cursor = c.incident_repo.timeline(id, limit, cursor)
     return TimelinePage(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/v1/incidents/<id>/alerts",
+    summary="The incident's alerts and their states",
+    tags=["incidents"],
+)
+def get_alerts(id: str) -> AlertList:
+    require_token(router, API_TOKEN)
+    c = container()
+    c.incident_repo.get(id)
+    items = [
+        IncidentAlert.model_validate(
+            {k: v for k, v in item.items() if k in IncidentAlert.model_fields}
+        )
+        for item in c.alert_repo.incident_alerts(id)
+    ]
+    return AlertList(items=items)
 
 
 # --- quarantine ---------------------------------------------------------------------------------
