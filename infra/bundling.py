@@ -60,6 +60,9 @@ class Platform:
     pip_tag: str | None
 
 
+#: exact versions of the transitive dependencies (the direct ones are pinned in pyproject.toml)
+CONSTRAINTS = Path(__file__).resolve().parent / "lambda-constraints.txt"
+
 LAMBDA_ARM64 = Platform(label="lambda-arm64", pip_tag="manylinux2014_aarch64")
 
 
@@ -106,6 +109,7 @@ def build_bundle(
             "python": PYTHON_VERSION,
             "platform": platform.pip_tag or platform.label,
             "requirements": sorted(reqs),
+            "constraints": CONSTRAINTS.read_text() if CONSTRAINTS.exists() else "",
         }
     )
     deps_dir = _cached(
@@ -169,6 +173,8 @@ def _pip_install_command(platform: Platform, target: Path) -> list[str]:
     ]  # fmt: skip
     if platform.pip_tag:
         command += ["--platform", platform.pip_tag]
+    if CONSTRAINTS.exists():
+        command += ["--constraint", str(CONSTRAINTS)]
     return command
 
 
