@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from tocsin.dal import schema
 from tocsin.dal.aws import client
-from tocsin.dal.dedup import dedup_key
+from tocsin.dal.dedup import Dedup, dedup_key
 from tocsin.dal.dynamo import cancellation_codes, deser, is_conditional_failure, ser, ser_value
 from tocsin.dal.incidents import incident_item, incident_key, incident_pk, timeline_put
 from tocsin.domain.alerts import Alert, AlertStatus
@@ -47,6 +47,36 @@ class GroupTaken(Exception):
 
 class IncidentClosed(Exception):
     """The incident resolved while we were joining it."""
+
+
+class DedupChanged(Exception):
+    """The alert's dedup record changed since it was read (a concurrent delivery): re-read."""
+
+
+class AlertKnown(Exception):
+    """The alert is already part of the incident (it fires again rather than joins)."""
+
+
+class Contention(Exception):
+    """DynamoDB cancelled the transaction for a conflicting one or throttling: retry shortly."""
+
+
+_RETRYABLE_CODES = {
+    "TransactionConflict",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+    "RequestLimitExceeded",
+}
+
+
+def _cancelled(exc: ClientError) -> list[str]:
+    """Per-item codes of a cancelled transaction; raises Contention when retrying will help."""
+    codes = cancellation_codes(exc)
+    if not codes:
+        raise exc
+    if _RETRYABLE_CODES & set(codes):
+        raise Contention(",".join(codes)) from None
+    return codes
 
 
 class AlertRepository:
@@ -84,9 +114,12 @@ class AlertRepository:
         replaces: str | None,
         events: list[TimelineEvent],
         extra: Sequence[dict[str, Any]] = (),
-        deliveries: int = 1,
+        previous: Dedup | None = None,
     ) -> None:
-        """Create the group's incident with its first alert, atomically. Raises GroupTaken."""
+        """Create the group's incident with its first alert, atomically.
+
+        Raises GroupTaken (another incident owns the group), DedupChanged (the alert's record
+        is no longer `previous`) or Contention."""
         now = iso(incident.created_at)
         group_item = {
             schema.PK: f"GROUP#{grouping_key}",
@@ -123,22 +156,20 @@ class AlertRepository:
                     "Item": ser(self._alert_item(incident.id, alert, incident.created_at)),
                 }
             },
-            # a Put, not an Update: the fast path returned the old record, so the count is known
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": ser(self._dedup_item(alert, incident.id, now, deliveries)),
-                }
-            },
+            # a Put, not an Update: the fast path returned the old record, so the count is known;
+            # the condition makes sure nobody changed it since
+            self._dedup_put(alert, incident.id, now, previous),
         ]
         items += [timeline_put(event, self.table) for event in events]
         items += list(extra)
         try:
             self.ddb.transact_write_items(TransactItems=items)
         except ClientError as exc:
-            codes = cancellation_codes(exc)
-            if codes and codes[0] == "ConditionalCheckFailed":
+            codes = _cancelled(exc)
+            if codes[0] == "ConditionalCheckFailed":
                 raise GroupTaken() from None
+            if codes[3] == "ConditionalCheckFailed":
+                raise DedupChanged() from None
             raise
 
     def join_incident(
@@ -150,15 +181,17 @@ class AlertRepository:
         events: list[TimelineEvent],
         extra: Sequence[dict[str, Any]] = (),
     ) -> None:
-        """Add a firing alert to an open incident (or mark a known one firing again).
+        """Add a firing alert to an open incident (`new_alert`), or mark one of its alerts firing
+        again. Counters move with ADD (no version bump: they never conflict with a PATCH).
 
-        Raises IncidentClosed when the incident resolved meanwhile."""
+        Raises IncidentClosed (resolved meanwhile), AlertKnown (`new_alert` but the incident
+        already has it), DedupChanged (a concurrent delivery of this alert) or Contention."""
         at = iso(now)
         incident_update = {
             "Update": {
                 "TableName": self.table,
                 "Key": incident_key(incident_id),
-                "UpdateExpression": "SET updated_at = :now ADD firing_count :one, alert_count :new, version :one",
+                "UpdateExpression": "SET updated_at = :now ADD firing_count :one, alert_count :new",
                 "ConditionExpression": "attribute_exists(pk) AND #st <> :resolved",
                 "ExpressionAttributeNames": {"#st": "status"},
                 "ExpressionAttributeValues": {
@@ -169,14 +202,15 @@ class AlertRepository:
                 },
             }
         }
+        alert_put: dict[str, Any] = {
+            "TableName": self.table,
+            "Item": ser(self._alert_item(incident_id, alert, now)),
+        }
+        if new_alert:
+            alert_put["ConditionExpression"] = "attribute_not_exists(pk)"
         items: list[dict[str, Any]] = [
             incident_update,
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": ser(self._alert_item(incident_id, alert, now)),
-                }
-            },
+            {"Put": alert_put},
             # two deliveries racing on one alert: only one may count it as firing
             self._dedup_update(
                 alert,
@@ -191,11 +225,13 @@ class AlertRepository:
         try:
             self.ddb.transact_write_items(TransactItems=items)
         except ClientError as exc:
-            codes = cancellation_codes(exc)
-            if codes and codes[0] == "ConditionalCheckFailed":
+            codes = _cancelled(exc)
+            if codes[0] == "ConditionalCheckFailed":
                 raise IncidentClosed() from None
-            if len(codes) > 2 and codes[2] == "ConditionalCheckFailed":
-                return  # the concurrent delivery already counted it
+            if codes[1] == "ConditionalCheckFailed":
+                raise AlertKnown() from None
+            if codes[2] == "ConditionalCheckFailed":
+                raise DedupChanged() from None
             raise
 
     def resolve_alert(
@@ -241,7 +277,7 @@ class AlertRepository:
                 "Update": {
                     "TableName": self.table,
                     "Key": incident_key(incident_id),
-                    "UpdateExpression": "SET updated_at = :now ADD firing_count :minus, version :one",
+                    "UpdateExpression": "SET updated_at = :now ADD firing_count :minus",
                     "ConditionExpression": "attribute_exists(pk)",
                     "ExpressionAttributeValues": {
                         ":now": ser_value(at),
@@ -257,8 +293,9 @@ class AlertRepository:
             self.ddb.transact_write_items(TransactItems=items)
             return True
         except ClientError as exc:
-            if cancellation_codes(exc):
-                return False
+            codes = _cancelled(exc)
+            if codes[0] == "ConditionalCheckFailed":
+                return False  # no longer firing in this incident: a concurrent resolve won
             raise
 
     def incident_alerts(self, incident_id: str) -> list[dict[str, Any]]:
@@ -308,18 +345,35 @@ class AlertRepository:
             **alert.model_dump(mode="json", exclude_none=True),
         }
 
-    @staticmethod
-    def _dedup_item(alert: Alert, incident_id: str, at: str, deliveries: int) -> dict[str, Any]:
-        return {
+    def _dedup_put(
+        self, alert: Alert, incident_id: str, at: str, previous: Dedup | None
+    ) -> dict[str, Any]:
+        item = {
             schema.PK: f"ALERT#{alert.source}#{alert.fingerprint}",
             schema.SK: "DEDUP",
             "status": AlertStatus.FIRING.value,
             "incident_id": incident_id,
-            "deliveries": deliveries,
+            "deliveries": (previous.deliveries if previous else 0) + 1,
             "last_seen": at,
             "title": alert.title,
             "raw_ref": alert.raw_ref or "",
         }
+        put: dict[str, Any] = {"TableName": self.table, "Item": ser(item)}
+        if previous is None:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "#st = :st AND deliveries = :n AND " + (
+                "incident_id = :inc"
+                if previous.incident_id
+                else "attribute_not_exists(incident_id)"
+            )
+            put["ExpressionAttributeNames"] = {"#st": "status"}
+            put["ExpressionAttributeValues"] = {
+                ":st": ser_value(previous.status.value),
+                ":n": ser_value(previous.deliveries),
+                **({":inc": ser_value(previous.incident_id)} if previous.incident_id else {}),
+            }
+        return {"Put": put}
 
     def _dedup_update(
         self, alert: Alert, incident_id: str, at: str, condition: str | None = None

@@ -89,9 +89,32 @@ class DedupStore:
         now: datetime,
         suppressed_by: str | None = None,
         suppressed_until: datetime | None = None,
+    ) -> bool:
+        """Remember an alert that belongs to no incident: suppressed by a maintenance window,
+        or resolved without ever having fired here. A resolve is only recorded while the alert
+        is linked to no incident (a concurrent firing may just have opened one): False then,
+        and the caller looks again."""
+        condition = (
+            {} if suppressed_by else {"ConditionExpression": "attribute_not_exists(incident_id)"}
+        )
+        try:
+            self._record_unlinked(alert, now, suppressed_by, suppressed_until, condition)
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def _record_unlinked(
+        self,
+        alert: Alert,
+        now: datetime,
+        suppressed_by: str | None,
+        suppressed_until: datetime | None,
+        condition: dict[str, str],
     ) -> None:
-        """Remember an alert that belongs to no incident (suppressed, or resolved unseen)."""
         self.ddb.update_item(
+            **condition,
             TableName=self.table,
             Key=dedup_key(alert.source, alert.fingerprint),
             UpdateExpression=(

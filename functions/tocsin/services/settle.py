@@ -4,11 +4,20 @@ Loaded only when a delivery is not a pure re-delivery (see services/intake.py)."
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from tocsin.dal.alerts import AlertRepository, GroupTaken, IncidentClosed
+from tocsin.dal.alerts import (
+    AlertKnown,
+    AlertRepository,
+    Contention,
+    DedupChanged,
+    GroupTaken,
+    IncidentClosed,
+)
 from tocsin.dal.dedup import Dedup, DedupStore
 from tocsin.dal.maintenance import MaintenanceRepository
 from tocsin.dal.raw import RawPayload
@@ -22,6 +31,14 @@ from tocsin.services.incidents import IncidentChange, IncidentService
 from tocsin.services.outcome import IntakeOutcome
 
 GROUP_ATTEMPTS = 8
+SETTLE_ATTEMPTS = 8
+
+
+def _settled(alert: Alert, record: Dedup | None) -> bool:
+    """Whether the alert's record already says what this delivery says (as the fast path)."""
+    if record is None or record.status is not alert.status:
+        return False
+    return record.incident_id is not None or alert.status is AlertStatus.RESOLVED
 
 
 class AlertSettler:
@@ -49,13 +66,29 @@ class AlertSettler:
         now: datetime,
         outcome: IntakeOutcome,
     ) -> None:
-        extra = raw.transaction_items() if raw else []
-        if alert.status is AlertStatus.FIRING:
-            stored = self._firing(alert, previous, extra, now, outcome)
-        else:
-            stored = self._resolved(alert, previous, extra, now, outcome)
-        if raw and stored and extra:
-            raw.stored = True
+        """Settle one alert. A concurrent delivery of the same alert (DedupChanged) or a
+        conflicting transaction (Contention) restarts it from the alert's current record."""
+        for attempt in range(SETTLE_ATTEMPTS):
+            extra = raw.transaction_items() if raw else []
+            try:
+                if alert.status is AlertStatus.FIRING:
+                    stored = self._firing(alert, previous, extra, now, outcome)
+                else:
+                    stored = self._resolved(alert, previous, extra, now, outcome)
+            except (DedupChanged, Contention):
+                time.sleep(random.uniform(0, min(0.02 * 2**attempt, 0.5)))
+                previous = self.dedup.get(alert)
+                if _settled(alert, previous):
+                    assert previous is not None
+                    outcome.duplicates += 1  # the concurrent delivery did it
+                    if previous.incident_id:
+                        outcome.joined.append(previous.incident_id)
+                    return
+                continue
+            if raw and stored and extra:
+                raw.stored = True
+            return
+        raise RuntimeError(f"alert {alert.fingerprint} kept changing; the sender should retry")
 
     # --- firing -----------------------------------------------------------------------------
     def _firing(
@@ -96,19 +129,13 @@ class AlertSettler:
                     outcome.duplicates += 1  # a concurrent delivery of the same alert won
                     outcome.joined.append(group.incident_id)
                     return False
+                # new to the incident unless it already has the alert (checked in the transaction)
                 new_to_incident = not (current and current.incident_id == group.incident_id)
-                kind = TimelineKind.ALERT_ADDED if new_to_incident else TimelineKind.ALERT_REFIRED
-                event = TimelineEvent(
-                    incident_id=group.incident_id,
-                    at=now,
-                    kind=kind,
-                    actor=actor,
-                    data=alert_data(alert),
-                )
                 try:
-                    self.alerts.join_incident(
-                        group.incident_id, alert, now, new_to_incident, [event], extra
-                    )
+                    try:
+                        self._join(group.incident_id, alert, now, new_to_incident, actor, extra)
+                    except AlertKnown:
+                        self._join(group.incident_id, alert, now, False, actor, extra)
                 except IncidentClosed:
                     self.alerts.release_group(grouping.key, group.incident_id)
                     try_open = False
@@ -143,6 +170,7 @@ class AlertSettler:
                     group.incident_id if group else None,
                     events,
                     extra,
+                    previous=previous,
                 )
             except GroupTaken:
                 try_open = False
@@ -152,6 +180,21 @@ class AlertSettler:
             outcome.created.append(incident.id)
             return True
         raise RuntimeError(f"group {grouping.key} kept changing; the sender should retry")
+
+    def _join(
+        self,
+        incident_id: str,
+        alert: Alert,
+        now: datetime,
+        new: bool,
+        actor: Actor,
+        extra: list[dict[str, Any]],
+    ) -> None:
+        kind = TimelineKind.ALERT_ADDED if new else TimelineKind.ALERT_REFIRED
+        event = TimelineEvent(
+            incident_id=incident_id, at=now, kind=kind, actor=actor, data=alert_data(alert)
+        )
+        self.alerts.join_incident(incident_id, alert, now, new, [event], extra)
 
     def _new_incident(
         self, alert: Alert, severity: str, service: str | None, group_key: str, now: datetime
@@ -173,7 +216,7 @@ class AlertSettler:
 
         def decide(incident: Incident) -> IncidentChange | None:
             upgrade = config.severity_rank(severity) < config.severity_rank(incident.severity)
-            regress = incident.status is IncidentStatus.MITIGATED
+            regress = incident.status is IncidentStatus.MITIGATED and incident.firing_count > 0
             if not upgrade and not regress:
                 return None
             status = None
@@ -198,7 +241,8 @@ class AlertSettler:
         outcome: IntakeOutcome,
     ) -> bool:
         if previous is None or previous.incident_id is None:
-            self.dedup.record_unlinked(alert, now)
+            if not self.dedup.record_unlinked(alert, now):
+                raise DedupChanged()  # a concurrent firing just linked it to an incident
             outcome.unmatched_resolves += 1
             return False
         incident_id = previous.incident_id
@@ -210,10 +254,9 @@ class AlertSettler:
             actor=actor,
             data=alert_data(alert),
         )
-        outcome.joined.append(incident_id)
         if not self.alerts.resolve_alert(incident_id, alert, now, [event], extra):
-            outcome.duplicates += 1  # a concurrent delivery resolved it first
-            return False
+            raise DedupChanged()  # resolved concurrently, or its incident closed: look again
+        outcome.joined.append(incident_id)
 
         def decide(incident: Incident) -> IncidentChange | None:
             if incident.firing_count > 0 or incident.status not in (
