@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from tocsin.dal import schema
 from tocsin.dal.aws import client
-from tocsin.dal.dynamo import decode_cursor, deser, encode_cursor, ser, ser_value
+from tocsin.dal.dynamo import decode_key_cursor, deser, encode_cursor, ser, ser_value
 from tocsin.domain.clock import iso
 from tocsin.domain.errors import QuarantineNotFoundError
 from tocsin.domain.ids import new_quarantine_id, ulid
@@ -128,7 +128,7 @@ class ArtifactStore:
             "Limit": max(1, min(limit, 100)),
         }
         if cursor:
-            kwargs["ExclusiveStartKey"] = ser(decode_cursor(cursor))
+            kwargs["ExclusiveStartKey"] = ser(decode_key_cursor(cursor))
         resp = self.ddb.query(**kwargs)
         items = []
         for raw in resp.get("Items", []):

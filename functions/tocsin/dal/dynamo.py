@@ -77,3 +77,29 @@ def decode_cursor(cursor: str) -> Any:
         return json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, json.JSONDecodeError):
         raise InvalidRequestError("invalid pagination cursor") from None
+
+
+def _is_key(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and bool(value)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+    )
+
+
+def decode_key_cursor(cursor: str, required: tuple[str, ...] = ("pk", "sk")) -> dict[str, str]:
+    """A cursor that is one DynamoDB key (as our pages return them), or a 400."""
+    value = decode_cursor(cursor)
+    if not _is_key(value) or any(name not in value for name in required):
+        raise InvalidRequestError("invalid pagination cursor")
+    return dict(value)
+
+
+def decode_keys_cursor(cursor: str, partitions: set[str]) -> dict[str, dict[str, str]]:
+    """A cursor of several partitions' keys (merged listings), or a 400."""
+    value = decode_cursor(cursor)
+    if not isinstance(value, dict) or not all(
+        k in partitions and _is_key(v) for k, v in value.items()
+    ):
+        raise InvalidRequestError("invalid pagination cursor")
+    return dict(value)

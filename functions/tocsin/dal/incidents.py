@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -13,7 +13,8 @@ from tocsin.dal import schema
 from tocsin.dal.aws import client
 from tocsin.dal.dynamo import (
     cancellation_codes,
-    decode_cursor,
+    decode_key_cursor,
+    decode_keys_cursor,
     deser,
     encode_cursor,
     is_conditional_failure,
@@ -130,7 +131,9 @@ class IncidentRepository:
             partitions = [("by_severity", f"SEVERITY#{severity}")]
         else:
             partitions = [("by_created", "INCIDENTS")]
-        state: dict[str, Any] = decode_cursor(cursor) if cursor else {}
+        state: dict[str, Any] = (
+            decode_keys_cursor(cursor, {v for _, v in partitions}) if cursor else {}
+        )
         streams = [
             self._stream(index, value, filters, state.get(value), limit)
             for index, value in partitions
@@ -209,7 +212,7 @@ class IncidentRepository:
             "Limit": limit,
         }
         if cursor:
-            kwargs["ExclusiveStartKey"] = ser(decode_cursor(cursor))
+            kwargs["ExclusiveStartKey"] = ser(decode_key_cursor(cursor))
         resp = self.ddb.query(**kwargs)
         events = [
             TimelineEvent.model_validate(_fields(deser(raw), TimelineEvent))
@@ -269,6 +272,25 @@ class IncidentRepository:
                     return str(deser(resp["Item"])["incident_id"])
             raise
 
+    # --- resolved incidents still to release (an outbox: written with the status change) ----
+    def pending_release_put(self, incident_id: str) -> dict[str, Any]:
+        item = {schema.PK: "PENDING#release", schema.SK: incident_id, "type": "pending_release"}
+        return {"Put": {"TableName": self.table, "Item": ser(item)}}
+
+    def pending_releases(self) -> list[str]:
+        resp = self.ddb.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": ser_value("PENDING#release")},
+            Limit=100,
+        )
+        return [deser(raw)[schema.SK] for raw in resp.get("Items", [])]
+
+    def release_done(self, incident_id: str) -> None:
+        self.ddb.delete_item(
+            TableName=self.table, Key=ser({schema.PK: "PENDING#release", schema.SK: incident_id})
+        )
+
     def allocate_number(self) -> int:
         resp = self.ddb.update_item(
             TableName=self.table,
@@ -286,10 +308,10 @@ class IncidentRepository:
             self.ddb.update_item(
                 TableName=self.table,
                 Key=incident_key(incident_id),
-                UpdateExpression="SET #a = :v ADD version :one",
+                UpdateExpression="SET #a = :v",
                 ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#a)",
                 ExpressionAttributeNames={"#a": attribute},
-                ExpressionAttributeValues={":v": ser_value(value), ":one": ser_value(1)},
+                ExpressionAttributeValues={":v": ser_value(value)},
             )
             return True
         except ClientError as exc:
@@ -297,9 +319,16 @@ class IncidentRepository:
                 return False
             raise
 
-    def save(self, before: Incident, after: Incident, events: list[TimelineEvent]) -> Incident:
+    def save(
+        self,
+        before: Incident,
+        after: Incident,
+        events: list[TimelineEvent],
+        extra: Sequence[dict[str, Any]] = (),
+    ) -> Incident:
         """Write `after` if the stored version is still `before.version` (optimistic lock),
-        with its timeline events, in one transaction. Raises VersionConflictError."""
+        with its timeline events (and `extra` writes), in one transaction.
+        Raises VersionConflictError."""
         changed = {
             name: value
             for name, value in after.model_dump(mode="json").items()
@@ -332,9 +361,10 @@ class IncidentRepository:
             "ExpressionAttributeValues": values,
         }
         try:
-            if events:
+            if events or extra:
                 items: list[dict[str, Any]] = [{"Update": update}]
                 items += [self._timeline_put(event) for event in events]
+                items += list(extra)
                 self.ddb.transact_write_items(TransactItems=items)
             else:
                 self.ddb.update_item(**update)

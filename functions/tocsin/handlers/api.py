@@ -147,10 +147,16 @@ def get_incident(id: str) -> Incident:
 def patch_incident(id: str, request: Annotated[PatchIncidentRequest, Body()]) -> Incident:
     require_token(router, API_TOKEN)
     c = container()
-    incident = c.incident_repo.get(id)
     change = IncidentChange(
         title=request.title, severity=request.severity, status=request.status, reason=request.reason
     )
+    if request.version is None:  # no version to defend: apply to whatever is current
+        changed = c.incidents.change_with_retry(
+            id, lambda _current: change, user(request.changed_by)
+        )
+        assert changed is not None
+        return changed
+    incident = c.incident_repo.get(id)
     return c.incidents.change(
         incident, change, user(request.changed_by), expected_version=request.version
     )

@@ -11,12 +11,25 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
 
 from tocsin.domain.timeline import Actor, TimelineEvent, TimelineKind
 from tocsin.handlers.container import container
 
 logger = Logger(service="tocsin")
 ACTOR = Actor.system("workflow")
+
+
+#: AWS errors a retry a moment later fixes (the ASL retries RetryableError with backoff)
+RETRYABLE_AWS_ERRORS = {
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "TransactionConflictException",
+    "TransactionCanceledException",
+    "InternalServerError",
+    "ServiceUnavailable",
+}
 
 
 class RetryableError(Exception):
@@ -42,7 +55,31 @@ def register_incident(event: dict[str, Any]) -> dict[str, Any]:
     return {"number": incident.number, "ref": incident.ref}
 
 
+def record_step_failure(event: dict[str, Any]) -> dict[str, Any]:
+    """A step that kept failing: say so on the timeline, once per step and execution."""
+    incident_id = event["incident_id"]
+    repo = container().incident_repo
+    incident = repo.get(incident_id)
+    repo.append_timeline(
+        TimelineEvent(
+            id=f"step-failed-{event['step']}-{incident_id}",
+            incident_id=incident_id,
+            at=incident.created_at,
+            kind=TimelineKind.WORKFLOW_STEP,
+            actor=ACTOR,
+            data={
+                "step": event["step"],
+                "outcome": "failed",
+                "error": event.get("error"),
+                "cause": event.get("cause"),
+            },
+        )
+    )
+    return {"recorded": True}
+
+
 ACTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "record_step_failure": record_step_failure,
     "register_incident": register_incident,
 }
 
@@ -55,4 +92,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except KeyError:
         raise ValueError(f"unknown workflow action {action!r}") from None
     logger.append_keys(incident_id=event.get("incident_id"), action=action)
-    return run(event)
+    try:
+        return run(event)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in RETRYABLE_AWS_ERRORS:
+            raise RetryableError(str(exc)) from exc
+        raise

@@ -106,17 +106,13 @@ class IncidentService:
         if incident.number is None:
             number = self.incidents.allocate_number()
             if self.incidents.set_once(incident.id, "number", number):
-                incident = incident.model_copy(
-                    update={"number": number, "version": incident.version + 1}
-                )
+                incident = incident.model_copy(update={"number": number})
             else:
                 incident = self.incidents.get(incident.id)
         if not incident.execution_arn:
             arn = self.workflow.start(incident)
             if self.incidents.set_once(incident.id, "execution_arn", arn):
-                incident = incident.model_copy(
-                    update={"execution_arn": arn, "version": incident.version + 1}
-                )
+                incident = incident.model_copy(update={"execution_arn": arn})
             else:
                 incident = self.incidents.get(incident.id)
         return incident
@@ -132,17 +128,13 @@ class IncidentService:
         if incident.number is None:
             number = self.incidents.allocate_number()
             if self.incidents.set_once(incident_id, "number", number):
-                incident = incident.model_copy(
-                    update={"number": number, "version": incident.version + 1}
-                )
+                incident = incident.model_copy(update={"number": number})
             else:
                 incident = self.incidents.get(incident_id)
         if not incident.execution_arn and self.incidents.set_once(
             incident_id, "execution_arn", execution_arn
         ):
-            incident = incident.model_copy(
-                update={"execution_arn": execution_arn, "version": incident.version + 1}
-            )
+            incident = incident.model_copy(update={"execution_arn": execution_arn})
         return incident
 
     def finalize_if_stalled(self, incident: Incident) -> Incident:
@@ -193,9 +185,20 @@ class IncidentService:
             after = after.transitioned(change.status, now)
             event(TimelineKind.STATUS_CHANGED, old=incident.status.value, new=change.status.value)
         if not events:
+            if (
+                incident.status is IncidentStatus.RESOLVED
+                and change.status is IncidentStatus.RESOLVED
+            ):
+                self.release(incident)  # resolving again repeats a release that may have failed
             return incident
-        saved = self.incidents.save(incident, after, events)
-        if saved.status is IncidentStatus.RESOLVED:
+        resolving = (
+            after.status is IncidentStatus.RESOLVED
+            and incident.status is not IncidentStatus.RESOLVED
+        )
+        # the marker is the promise to release the group and alerts; the sweeper keeps it
+        extra = [self.incidents.pending_release_put(incident.id)] if resolving else []
+        saved = self.incidents.save(incident, after, events, extra)
+        if resolving:
             self.release(saved)
         return saved
 
@@ -221,7 +224,9 @@ class IncidentService:
         )
 
     def release(self, incident: Incident) -> None:
-        """A resolved incident stops owning its group and its alerts: new firings open a new one."""
+        """A resolved incident stops owning its group and its alerts: new firings open a new one.
+        Idempotent; the pending-release marker is removed once it is done."""
         if incident.group_key:
             self.alerts.release_group(incident.group_key, incident.id)
         self.alerts.unlink_alerts(incident.id)
+        self.incidents.release_done(incident.id)
