@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.helpers import Http, generic_alert
+from tests.helpers import Http, generic_alert, wait_for_workflows
 
 
 def declare(http: Http, title: str, **fields: Any) -> dict[str, Any]:
     resp = http.call("POST", "/v1/incidents", {"title": title, **fields})
     assert resp.status_code == 201, resp.body
+    wait_for_workflows()  # its first step records itself on the timeline
     return dict(resp.body)
 
 
@@ -19,8 +20,9 @@ def test_declare_by_hand_records_who_and_starts_the_workflow(http: Http) -> None
     )
     assert incident["ref"] == "INC-1" and incident["source"] == "manual"
     assert incident["execution_arn"].endswith(f":{incident['id']}")
-    (event,) = http.call("GET", f"/v1/incidents/{incident['id']}/timeline").body["items"]
-    assert event["kind"] == "incident_created"
+    event, started = http.call("GET", f"/v1/incidents/{incident['id']}/timeline").body["items"]
+    assert event["kind"] == "incident_created" and started["kind"] == "workflow_started"
+    assert started["data"]["number"] == 1
     assert event["actor"] == {"kind": "user", "id": "alice", "name": None}
 
 
@@ -57,8 +59,9 @@ def test_patch_changes_fields_with_a_timeline_event_each(http: Http) -> None:
     assert resp.body["version"] == incident["version"] + 1
     assert "acknowledged" in resp.body["status_times"]
     events = http.call("GET", f"/v1/incidents/{incident['id']}/timeline").body["items"]
-    assert [e["kind"] for e in events] == ["incident_created", "severity_changed", "status_changed"]
-    assert all(e["actor"]["id"] == "bob" for e in events[1:])
+    kinds = [e["kind"] for e in events]
+    assert kinds == ["incident_created", "workflow_started", "severity_changed", "status_changed"]
+    assert all(e["actor"]["id"] == "bob" for e in events[2:])
 
 
 def test_stale_version_is_409_and_changes_nothing(http: Http) -> None:
