@@ -59,7 +59,7 @@ def test_a_resolve_hit_by_a_conflict_is_retried_not_dropped(http: Http, monkeypa
     original = AlertRepository.resolve_alert
     calls = {"n": 0}
 
-    def flaky(self: AlertRepository, *args: Any, **kwargs: Any) -> bool:
+    def flaky(self: AlertRepository, *args: Any, **kwargs: Any) -> None:
         calls["n"] += 1
         if calls["n"] == 1:
             raise Contention("TransactionConflict")

@@ -161,16 +161,7 @@ class AlertRepository:
             self._dedup_put(alert, incident.id, now, previous),
         ]
         items += [timeline_put(event, self.table) for event in events]
-        items += list(extra)
-        try:
-            self.ddb.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            codes = _cancelled(exc)
-            if codes[0] == "ConditionalCheckFailed":
-                raise GroupTaken() from None
-            if codes[3] == "ConditionalCheckFailed":
-                raise DedupChanged() from None
-            raise
+        self._transact([*items, *extra], {0: GroupTaken, 3: DedupChanged})
 
     def join_incident(
         self,
@@ -221,18 +212,7 @@ class AlertRepository:
             ),
         ]
         items += [timeline_put(event, self.table) for event in events]
-        items += list(extra)
-        try:
-            self.ddb.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            codes = _cancelled(exc)
-            if codes[0] == "ConditionalCheckFailed":
-                raise IncidentClosed() from None
-            if codes[1] == "ConditionalCheckFailed":
-                raise AlertKnown() from None
-            if codes[2] == "ConditionalCheckFailed":
-                raise DedupChanged() from None
-            raise
+        self._transact([*items, *extra], {0: IncidentClosed, 1: AlertKnown, 2: DedupChanged})
 
     def resolve_alert(
         self,
@@ -241,8 +221,9 @@ class AlertRepository:
         now: datetime,
         events: list[TimelineEvent],
         extra: Sequence[dict[str, Any]] = (),
-    ) -> bool:
-        """Mark a firing alert of an incident resolved. False if it was not firing (any more)."""
+    ) -> None:
+        """Mark a firing alert of an incident resolved. Raises DedupChanged when it is not
+        firing in this incident any more, or Contention."""
         at = iso(now)
         items: list[dict[str, Any]] = [
             {
@@ -287,16 +268,9 @@ class AlertRepository:
                 }
             },
         ]
+        # not firing in this incident any more: resolved concurrently, or the incident closed
         items += [timeline_put(event, self.table) for event in events]
-        items += list(extra)
-        try:
-            self.ddb.transact_write_items(TransactItems=items)
-            return True
-        except ClientError as exc:
-            codes = _cancelled(exc)
-            if codes[0] == "ConditionalCheckFailed":
-                return False  # no longer firing in this incident: a concurrent resolve won
-            raise
+        self._transact([*items, *extra], {0: DedupChanged})
 
     def incident_alerts(self, incident_id: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -333,6 +307,19 @@ class AlertRepository:
                 if not is_conditional_failure(exc):
                     raise
         return count
+
+    def _transact(
+        self, items: list[dict[str, Any]], on_condition: dict[int, type[Exception]]
+    ) -> None:
+        """One transaction; a failed condition on item i raises on_condition[i]."""
+        try:
+            self.ddb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            codes = _cancelled(exc)
+            for index, error in on_condition.items():
+                if codes[index] == "ConditionalCheckFailed":
+                    raise error() from None
+            raise
 
     # --- items ------------------------------------------------------------------------------
     @staticmethod

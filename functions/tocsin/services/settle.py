@@ -254,8 +254,7 @@ class AlertSettler:
             actor=actor,
             data=alert_data(alert),
         )
-        if not self.alerts.resolve_alert(incident_id, alert, now, [event], extra):
-            raise DedupChanged()  # resolved concurrently, or its incident closed: look again
+        self.alerts.resolve_alert(incident_id, alert, now, [event], extra)
         outcome.joined.append(incident_id)
 
         def decide(incident: Incident) -> IncidentChange | None:
