@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from tocsin.dal.raw import RawPayload
     from tocsin.services.settle import AlertSettler
 
-__all__ = ["IntakeOutcome", "IntakeService", "PayloadRejectedError"]
+__all__ = ["IntakeService", "PayloadRejectedError"]
 
 
 class PayloadRejectedError(TocsinError):
