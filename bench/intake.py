@@ -130,6 +130,9 @@ def run(local: Any) -> dict[str, bool]:
     )
     print(f"                           requests: {_requests(dup_calls)}")
     print(
+        f"  bare put, this phase     median {ms(new_base):>10}              (the unit for the next two)"
+    )
+    print(
         f"  new alert, new incident  median {ms(new):>10}  ratio {new_ratio:5.2f}x  (target <= 4x)"
     )
     print(f"    without StartExecution median {ms(new_own):>10}  ratio {new_own_ratio:5.2f}x")
