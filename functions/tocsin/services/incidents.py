@@ -103,18 +103,9 @@ class IncidentService:
     def finalize(self, incident: Incident) -> Incident:
         """Number the incident now (a person declaring it wants the number back) and start its
         response workflow. Both steps are idempotent."""
-        if incident.number is None:
-            number = self.incidents.allocate_number()
-            if self.incidents.set_once(incident.id, "number", number):
-                incident = incident.model_copy(update={"number": number})
-            else:
-                incident = self.incidents.get(incident.id)
+        incident = self._numbered(incident)
         if not incident.execution_arn:
-            arn = self.workflow.start(incident)
-            if self.incidents.set_once(incident.id, "execution_arn", arn):
-                incident = incident.model_copy(update={"execution_arn": arn})
-            else:
-                incident = self.incidents.get(incident.id)
+            incident = self._set_once(incident, "execution_arn", self.workflow.start(incident))
         return incident
 
     def start_response(self, incident: Incident) -> None:
@@ -124,18 +115,21 @@ class IncidentService:
 
     def register(self, incident_id: str, execution_arn: str) -> Incident:
         """The workflow's first step: number the incident (once) and record its execution."""
-        incident = self.incidents.get(incident_id)
-        if incident.number is None:
-            number = self.incidents.allocate_number()
-            if self.incidents.set_once(incident_id, "number", number):
-                incident = incident.model_copy(update={"number": number})
-            else:
-                incident = self.incidents.get(incident_id)
-        if not incident.execution_arn and self.incidents.set_once(
-            incident_id, "execution_arn", execution_arn
-        ):
-            incident = incident.model_copy(update={"execution_arn": execution_arn})
+        incident = self._numbered(self.incidents.get(incident_id))
+        if not incident.execution_arn:
+            incident = self._set_once(incident, "execution_arn", execution_arn)
         return incident
+
+    def _numbered(self, incident: Incident) -> Incident:
+        if incident.number is not None:
+            return incident
+        return self._set_once(incident, "number", self.incidents.allocate_number())
+
+    def _set_once(self, incident: Incident, attribute: str, value: object) -> Incident:
+        """Write a set-once attribute; if another writer set it first, theirs is the one."""
+        if self.incidents.set_once(incident.id, attribute, value):
+            return incident.model_copy(update={attribute: value})
+        return self.incidents.get(incident.id)
 
     def finalize_if_stalled(self, incident: Incident) -> Incident:
         if incident.number is not None and incident.execution_arn:
