@@ -97,45 +97,33 @@ class DedupStore:
         condition = (
             {} if suppressed_by else {"ConditionExpression": "attribute_not_exists(incident_id)"}
         )
+        values: dict[str, Any] = {
+            ":status": ser_value(alert.status.value),
+            ":now": ser_value(iso(now)),
+            ":title": ser_value(alert.title),
+            ":raw": ser_value(alert.raw_ref or ""),
+            ":one": ser_value(1),
+        }
+        if suppressed_by and suppressed_until:
+            values |= {":sb": ser_value(suppressed_by), ":su": ser_value(iso(suppressed_until))}
         try:
-            self._record_unlinked(alert, now, suppressed_by, suppressed_until, condition)
+            self.ddb.update_item(
+                **condition,
+                TableName=self.table,
+                Key=dedup_key(alert.source, alert.fingerprint),
+                UpdateExpression=(
+                    "SET #st = :status, last_seen = :now, title = :title, raw_ref = :raw"
+                    + (", suppressed_by = :sb, suppressed_until = :su" if suppressed_by else "")
+                    + " REMOVE incident_id ADD deliveries :one"
+                ),
+                ExpressionAttributeNames={"#st": "status"},
+                ExpressionAttributeValues=values,
+            )
         except ClientError as exc:
             if is_conditional_failure(exc):
                 return False
             raise
         return True
-
-    def _record_unlinked(
-        self,
-        alert: Alert,
-        now: datetime,
-        suppressed_by: str | None,
-        suppressed_until: datetime | None,
-        condition: dict[str, str],
-    ) -> None:
-        self.ddb.update_item(
-            **condition,
-            TableName=self.table,
-            Key=dedup_key(alert.source, alert.fingerprint),
-            UpdateExpression=(
-                "SET #st = :status, last_seen = :now, title = :title, raw_ref = :raw"
-                + (", suppressed_by = :sb, suppressed_until = :su" if suppressed_by else "")
-                + " REMOVE incident_id ADD deliveries :one"
-            ),
-            ExpressionAttributeNames={"#st": "status"},
-            ExpressionAttributeValues={
-                ":status": ser_value(alert.status.value),
-                ":now": ser_value(iso(now)),
-                ":title": ser_value(alert.title),
-                ":raw": ser_value(alert.raw_ref or ""),
-                ":one": ser_value(1),
-                **(
-                    {":sb": ser_value(suppressed_by), ":su": ser_value(iso(suppressed_until))}
-                    if suppressed_by and suppressed_until
-                    else {}
-                ),
-            },
-        )
 
 
 def _dedup(item: dict[str, Any]) -> Dedup:

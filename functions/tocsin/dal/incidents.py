@@ -222,9 +222,6 @@ class IncidentRepository:
         return events, encode_cursor(deser(last)) if last else None
 
     # --- writes -----------------------------------------------------------------------------
-    def _timeline_put(self, event: TimelineEvent) -> dict[str, Any]:
-        return timeline_put(event, self.table)
-
     def append_timeline(self, event: TimelineEvent) -> None:
         self.ddb.put_item(TableName=self.table, Item=ser(timeline_item(event)))
 
@@ -259,7 +256,7 @@ class IncidentRepository:
                     }
                 }
             )
-        items += [self._timeline_put(event) for event in events]
+        items += [timeline_put(event, self.table) for event in events]
         try:
             self.ddb.transact_write_items(TransactItems=items)
             return None
@@ -363,7 +360,7 @@ class IncidentRepository:
         try:
             if events or extra:
                 items: list[dict[str, Any]] = [{"Update": update}]
-                items += [self._timeline_put(event) for event in events]
+                items += [timeline_put(event, self.table) for event in events]
                 items += list(extra)
                 self.ddb.transact_write_items(TransactItems=items)
             else:
