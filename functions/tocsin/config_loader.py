@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from tocsin.domain.config import TocsinConfig
+from tocsin.domain.config import TocsinConfig, reference_problems
 from tocsin.domain.errors import ConfigError
 
 Location = tuple[Path, int]
@@ -74,15 +74,39 @@ def load_config(config_dir: Path) -> TocsinConfig:
             merged[key] = value
     if problems:
         raise ConfigError(problems)
+    default = (files[0], 1)
+
+    def report(loc: tuple[Any, ...], message: str) -> None:
+        file, line = _locate(loc, lines, default)
+        path = ".".join(str(p) for p in loc) or "(top level)"
+        problems.append(f"{file}:{line}: {path}: {message}")
+
     try:
-        return TocsinConfig.model_validate(merged)
+        config = TocsinConfig.model_validate(merged, context={"defer_references": True})
     except ValidationError as exc:
-        default = (files[0], 1)
         for err in exc.errors():
-            file, line = _locate(tuple(err["loc"]), lines, default)
-            path = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            problems.append(f"{file}:{line}: {path}: {err['msg']}")
+            report(tuple(err["loc"]), err["msg"])
         raise ConfigError(problems) from None
+    for loc, message in reference_problems(config):
+        report(loc, message)
+    problems += _integration_problems(config, lines, default)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _integration_problems(
+    config: TocsinConfig, lines: dict[tuple[Any, ...], Location], default: Location
+) -> list[str]:
+    """Each integration's provider must exist and its options fit the adapter."""
+    from tocsin.integrations.registry import option_problems
+
+    problems = []
+    for port, loc, message in option_problems(config.integrations):
+        file, line = _locate(("integrations", port, *loc), lines, default)
+        path = ".".join(str(p) for p in ("integrations", port, *loc))
+        problems.append(f"{file}:{line}: {path}: {message}")
+    return problems
 
 
 @cache

@@ -42,6 +42,8 @@ ROUTES: tuple[Route, ...] = (
     Route("PATCH", "/v1/incidents/{id}", Function.API),
     Route("GET", "/v1/incidents/{id}/timeline", Function.API),
     Route("GET", "/v1/incidents/{id}/alerts", Function.API),
+    Route("POST", "/v1/incidents/{id}/updates", Function.API),
+    Route("GET", "/v1/incidents/{id}/response", Function.API),
     Route("GET", "/v1/quarantine", Function.API),
     Route("GET", "/v1/quarantine/{id}", Function.API),
     Route("POST", "/v1/quarantine/{id}/replay", Function.API),

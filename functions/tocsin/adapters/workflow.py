@@ -14,6 +14,8 @@ from tocsin.domain.incidents import Incident
 class WorkflowStarter(Protocol):
     def start(self, incident: Incident) -> str: ...
 
+    def trigger(self, incident_id: str, execution: str, triggers: list[str]) -> str: ...
+
 
 def workflow_input(incident: Incident) -> str:
     """Deterministic: a retried start sends the same input, which Step Functions accepts."""
@@ -24,6 +26,7 @@ def workflow_input(incident: Incident) -> str:
             "title": incident.title,
             "severity": incident.severity,
             "service": incident.service,
+            "triggers": ["incident_created"],
         },
         sort_keys=True,
     )
@@ -38,14 +41,20 @@ class StepFunctionsWorkflow:
         return self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
 
     def start(self, incident: Incident) -> str:
+        return self._start(incident.id, workflow_input(incident))
+
+    def trigger(self, incident_id: str, execution: str, triggers: list[str]) -> str:
+        """A later run for a change (severity, status): `execution` is `<id>-v<version>`."""
+        body = json.dumps({"incident_id": incident_id, "triggers": triggers}, sort_keys=True)
+        return self._start(execution, body)
+
+    def _start(self, name: str, body: str) -> str:
         try:
             resp = self.sfn.start_execution(
-                stateMachineArn=self.state_machine_arn,
-                name=incident.id,
-                input=workflow_input(incident),
+                stateMachineArn=self.state_machine_arn, name=name, input=body
             )
             return str(resp["executionArn"])
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
-                return self.execution_arn(incident.id)
+                return self.execution_arn(name)
             raise

@@ -21,7 +21,7 @@ from tocsin.dal.dynamo import (
     ser,
     ser_value,
 )
-from tocsin.domain.clock import iso
+from tocsin.domain.clock import iso, utcnow
 from tocsin.domain.errors import IncidentNotFoundError, VersionConflictError
 from tocsin.domain.incidents import Incident, IncidentStatus
 from tocsin.domain.timeline import TimelineEvent
@@ -288,6 +288,88 @@ class IncidentRepository:
             TableName=self.table, Key=ser({schema.PK: "PENDING#release", schema.SK: incident_id})
         )
 
+    def mark_sla_missed(self, incident_id: str, target: str) -> bool:
+        """Count a missed response target once per incident. False if already counted."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=incident_key(incident_id),
+                UpdateExpression="SET sla_missed = list_append(if_not_exists(sla_missed, :none), :t)",
+                ConditionExpression="attribute_exists(pk) AND NOT contains(sla_missed, :name)",
+                ExpressionAttributeValues={
+                    ":none": ser_value([]),
+                    ":t": ser_value([target]),
+                    ":name": ser_value(target),
+                },
+            )
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+        self.ddb.update_item(  # the deployment-wide count, per target
+            TableName=self.table,
+            Key=ser({schema.PK: f"COUNTER#sla_missed#{target}", schema.SK: "COUNTER"}),
+            UpdateExpression="ADD #n :one",
+            ExpressionAttributeNames={"#n": "value"},
+            ExpressionAttributeValues={":one": ser_value(1)},
+        )
+        return True
+
+    def sla_missed_counts(self) -> dict[str, int]:
+        counts = {}
+        for target in ("acknowledge", "first_update"):
+            resp = self.ddb.get_item(
+                TableName=self.table,
+                Key=ser({schema.PK: f"COUNTER#sla_missed#{target}", schema.SK: "COUNTER"}),
+            )
+            counts[target] = int(resp["Item"]["value"]["N"]) if "Item" in resp else 0
+        return counts
+
+    def record_update(self, event: TimelineEvent) -> None:
+        """A stakeholder update: on the timeline, and the update cadence restarts from it."""
+        self.ddb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": incident_key(event.incident_id),
+                        "UpdateExpression": "SET last_update_at = :at",
+                        "ConditionExpression": "attribute_exists(pk)",
+                        "ExpressionAttributeValues": {":at": ser_value(iso(event.at))},
+                    }
+                },
+                timeline_put(event, self.table),
+            ]
+        )
+
+    # --- workflow runs a change triggered, still to start (an outbox, like releases) --------
+    def pending_trigger_put(
+        self, incident_id: str, execution: str, triggers: list[str]
+    ) -> dict[str, Any]:
+        item = {
+            schema.PK: "PENDING#trigger",
+            schema.SK: execution,
+            "type": "pending_trigger",
+            "incident_id": incident_id,
+            "triggers": triggers,
+            "created_at": iso(utcnow()),
+        }
+        return {"Put": {"TableName": self.table, "Item": ser(item)}}
+
+    def pending_triggers(self) -> list[dict[str, Any]]:
+        resp = self.ddb.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": ser_value("PENDING#trigger")},
+            Limit=100,
+        )
+        return [deser(raw) for raw in resp.get("Items", [])]
+
+    def trigger_done(self, incident_id: str, execution: str) -> None:
+        self.ddb.delete_item(
+            TableName=self.table, Key=ser({schema.PK: "PENDING#trigger", schema.SK: execution})
+        )
+
     def allocate_number(self) -> int:
         resp = self.ddb.update_item(
             TableName=self.table,
@@ -338,6 +420,10 @@ class IncidentRepository:
                 "execution_arn",
                 "number",
                 "ref",
+                # written by their own updates, never from a possibly stale copy
+                "links",
+                "last_update_at",
+                "sla_missed",
             }
             and value != before.model_dump(mode="json").get(name)
         }

@@ -10,7 +10,24 @@ import re
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from tocsin.domain.response import (
+    BusinessHours,
+    Integrations,
+    Person,
+    StakeholderGroup,
+    TeamConfig,
+    Workflow,
+)
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -46,11 +63,30 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SlaPolicy(Strict):
+    """Response targets of a severity; the sweeper enforces them (reminds, flags, counts)."""
+
+    #: a triggered incident not acknowledged within this is flagged (once)
+    acknowledge_within: Duration | None = None
+    #: no stakeholder update within this after opening is flagged (once)
+    first_update_within: Duration | None = None
+    #: a stakeholder update is due this long after the last one: the Communications Lead is
+    #: reminded in the incident channel
+    update_every: Duration | None = None
+
+
 class SeverityLevel(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,20}$")
     description: str = ""
     #: after every alert of a mitigated incident has resolved, resolve it after this quiet time
     auto_resolve_after: Duration | None = None
+    sla: SlaPolicy = SlaPolicy()
+    #: who is paged: `team` (the service's team), team names or people ids (paging uses it)
+    page: list[str] = Field(default_factory=list)
+    #: whether incidents of this severity go on the status page
+    status_page: bool = False
+    #: stakeholder groups informed of incidents of this severity
+    stakeholders: list[str] = Field(default_factory=list)
 
 
 class SeverityRule(Strict):
@@ -81,6 +117,10 @@ class GroupingRule(Strict):
 class ServiceConfig(Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     description: str = ""
+    #: the team that owns the service: its people respond to the service's incidents
+    team: str | None = None
+    #: status page components the service backs
+    components: list[str] = Field(default_factory=list)
     #: alerts whose labels match (label -> full-match regex) belong to this service
     match: dict[str, str] = Field(default_factory=dict)
 
@@ -116,9 +156,15 @@ class TocsinConfig(Strict):
     services: list[ServiceConfig] = Field(default_factory=list)
     grouping: list[GroupingRule] = Field(default_factory=list)
     maintenance_windows: list[MaintenanceWindow] = Field(default_factory=list)
+    people: list[Person] = Field(default_factory=list)
+    teams: list[TeamConfig] = Field(default_factory=list)
+    stakeholders: list[StakeholderGroup] = Field(default_factory=list)
+    business_hours: BusinessHours = BusinessHours()
+    integrations: Integrations = Integrations()
+    workflows: list[Workflow] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _cross_check(self) -> TocsinConfig:
+    def _cross_check(self, info: ValidationInfo) -> TocsinConfig:
         names = [level.name for level in self.severities]
         if len(set(names)) != len(names):
             raise ValueError(f"severity names must be unique: {names}")
@@ -129,7 +175,28 @@ class TocsinConfig(Strict):
                 raise ValueError(
                     f"severity_rules[{index}].severity {rule.severity!r} is not one of {names}"
                 )
+        if not (info.context or {}).get("defer_references"):
+            problems = reference_problems(self)
+            if problems:
+                raise ValueError("; ".join(f"{_dotted(loc)}: {msg}" for loc, msg in problems))
         return self
+
+    # --- lookups ------------------------------------------------------------------------------
+    def person(self, person_id: str) -> Person | None:
+        return next((p for p in self.people if p.id == person_id), None)
+
+    def team(self, name: str | None) -> TeamConfig | None:
+        return next((t for t in self.teams if t.name == name), None)
+
+    def service(self, name: str | None) -> ServiceConfig | None:
+        return next((s for s in self.services if s.name == name), None)
+
+    def stakeholder_group(self, name: str) -> StakeholderGroup | None:
+        return next((g for g in self.stakeholders if g.name == name), None)
+
+    def team_of(self, service: str | None) -> TeamConfig | None:
+        found = self.service(service)
+        return self.team(found.team) if found else None
 
     @property
     def severity_names(self) -> list[str]:
@@ -141,3 +208,73 @@ class TocsinConfig(Strict):
 
     def level(self, name: str) -> SeverityLevel:
         return self.severities[self.severity_rank(name)]
+
+
+Loc = tuple[str | int, ...]
+
+
+def _dotted(loc: Loc) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _unique(kind: str, where: str, names: list[str]) -> list[tuple[Loc, str]]:
+    seen: set[str] = set()
+    repeated: list[str] = []
+    for name in names:
+        if name in seen:
+            repeated.append(name)
+        seen.add(name)
+    if not repeated:
+        return []
+    return [((where,), f"{kind} names must be unique: {', '.join(sorted(set(repeated)))} repeated")]
+
+
+def reference_problems(config: TocsinConfig) -> list[tuple[Loc, str]]:
+    """Names used in one place must be defined in another (teams, people, severities...).
+    Each problem comes with its location in the configuration."""
+    people = {p.id for p in config.people}
+    teams = {t.name for t in config.teams}
+    groups = {g.name for g in config.stakeholders}
+    severities = set(config.severity_names)
+    services = {s.name for s in config.services}
+    problems = (
+        _unique("people", "people", [p.id for p in config.people])
+        + _unique("team", "teams", [t.name for t in config.teams])
+        + _unique("stakeholder group", "stakeholders", [g.name for g in config.stakeholders])
+        + _unique("service", "services", [s.name for s in config.services])
+        + _unique("workflow", "workflows", [w.name for w in config.workflows])
+    )
+
+    def check(where: Loc, kind: str, used: list[str], known: set[str]) -> None:
+        for index, name in enumerate(used):
+            if name not in known:
+                shown = ", ".join(sorted(known)) or "none defined"
+                problems.append(((*where, index), f"unknown {kind} {name!r} (known: {shown})"))
+
+    for i, team in enumerate(config.teams):
+        check(("teams", i, "owners"), "person", team.owners, people)
+        check(("teams", i, "members"), "person", team.members, people)
+    for i, group in enumerate(config.stakeholders):
+        check(("stakeholders", i, "people"), "person", group.people, people)
+    for i, svc in enumerate(config.services):
+        if svc.team is not None and svc.team not in teams:
+            shown = ", ".join(sorted(teams)) or "none defined"
+            problems.append(
+                (("services", i, "team"), f"unknown team {svc.team!r} (known: {shown})")
+            )
+    for i, level in enumerate(config.severities):
+        check(("severities", i, "stakeholders"), "stakeholder group", level.stakeholders, groups)
+        for j, target in enumerate(level.page):
+            if target != "team" and target not in teams | people:
+                problems.append(
+                    (("severities", i, "page", j), f"{target!r} is not `team`, a team or a person")
+                )
+    for i, flow in enumerate(config.workflows):
+        check(("workflows", i, "when", "severities"), "severity", flow.when.severities, severities)
+        check(("workflows", i, "when", "services"), "service", flow.when.services, services)
+        check(("workflows", i, "when", "teams"), "team", flow.when.teams, teams)
+        for j, action in enumerate(flow.actions):
+            if action.type == "invite":
+                invited = action.params.get("people", [])
+                check(("workflows", i, "actions", j), "person", invited, people)
+    return problems

@@ -63,6 +63,10 @@ class Incident(BaseModel):
     version: int = 1
     execution_arn: str | None = None
     links: dict[str, str] = Field(default_factory=dict)
+    #: the last stakeholder update (the severity's update cadence counts from it)
+    last_update_at: datetime | None = None
+    #: response targets missed (`acknowledge`, `first_update`), each counted once
+    sla_missed: list[str] = Field(default_factory=list)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -44,6 +44,9 @@ class TimelineKind(StrEnum):
     TITLE_CHANGED = "title_changed"
     WORKFLOW_STARTED = "workflow_started"
     WORKFLOW_STEP = "workflow_step"
+    STAKEHOLDER_UPDATE = "stakeholder_update"
+    SLA_MISSED = "sla_missed"
+    SLA_REMINDER = "sla_reminder"
 
 
 class TimelineEvent(BaseModel):

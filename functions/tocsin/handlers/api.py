@@ -162,6 +162,52 @@ def patch_incident(id: str, request: Annotated[PatchIncidentRequest, Body()]) ->
     )
 
 
+class StakeholderUpdateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=3000)
+    posted_by: str | None = None
+
+
+@router.post(
+    "/v1/incidents/<id>/updates",
+    summary="Post a stakeholder update (incident channel and stakeholder channels)",
+    tags=["incidents"],
+)
+def post_update(
+    id: str, request: Annotated[StakeholderUpdateRequest, Body()]
+) -> Response[dict[str, Any]]:
+    require_token(router, API_TOKEN)
+    result = container().response.stakeholder_update(id, request.text, user(request.posted_by))
+    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=result)
+
+
+@router.get(
+    "/v1/incidents/<id>/response",
+    summary="What the response workflow did (each step) and the SLA deadlines",
+    tags=["incidents"],
+)
+def get_response(id: str) -> dict[str, Any]:
+    require_token(router, API_TOKEN)
+    from tocsin.services.sla import deadlines
+
+    c = container()
+    incident = c.incident_repo.get(id)
+    steps = [
+        {k: v for k, v in step.items() if k not in {"pk", "sk", "type"}}
+        for step in sorted(c.steps.all(id).values(), key=lambda s: s["at"])
+    ]
+    return {
+        "links": incident.links,
+        "steps": steps,
+        "sla": {
+            "due": {name: iso(at) for name, at in deadlines(incident, c.config).items()},
+            "missed": incident.sla_missed,
+            "last_update_at": iso(incident.last_update_at) if incident.last_update_at else None,
+        },
+    }
+
+
 @router.get(
     "/v1/incidents/<id>/timeline",
     summary="The incident's timeline, oldest first",

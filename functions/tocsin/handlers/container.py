@@ -20,9 +20,13 @@ if TYPE_CHECKING:
     from tocsin.dal.incidents import IncidentRepository
     from tocsin.dal.maintenance import MaintenanceRepository
     from tocsin.dal.raw import RawPayload
+    from tocsin.dal.steps import StepStore
     from tocsin.domain.config import TocsinConfig
+    from tocsin.integrations.registry import AdapterFactory
     from tocsin.services.incidents import IncidentService
+    from tocsin.services.response import ResponseSteps
     from tocsin.services.settle import AlertSettler
+    from tocsin.services.sla import SlaEnforcer
 
 
 def confirm_sns_subscription(url: str) -> None:
@@ -82,6 +86,37 @@ class Container:
 
         workflow = StepFunctionsWorkflow(self.settings.state_machine_arn)
         return IncidentService(self.incident_repo, self.alert_repo, workflow, self.config)
+
+    @cached_property
+    def steps(self) -> StepStore:
+        from tocsin.dal.steps import StepStore
+
+        return StepStore(self.settings.table_name)
+
+    @cached_property
+    def adapters(self) -> AdapterFactory:
+        from tocsin.integrations.registry import AdapterFactory
+
+        return AdapterFactory(self.config.integrations, self.settings.table_name)
+
+    @cached_property
+    def response(self) -> ResponseSteps:
+        from tocsin.services.response import Adapters, ResponseSteps
+
+        return ResponseSteps(
+            self.config,
+            self.incident_repo,
+            self.alert_repo,
+            self.steps,
+            Adapters(self.adapters.get),
+            self.incidents.clock,
+        )
+
+    @cached_property
+    def sla(self) -> SlaEnforcer:
+        from tocsin.services.sla import SlaEnforcer
+
+        return SlaEnforcer(self.config, self.incident_repo, self.response)
 
     @cached_property
     def settler(self) -> AlertSettler:

@@ -1,4 +1,5 @@
-"""Every minute: auto-resolve quiet incidents, finish stalled ones (see services/sweeper.py)."""
+"""Every minute: auto-resolve quiet incidents, finish stalled ones, enforce SLAs (see
+services/sweeper.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,6 @@ logger = Logger(service="tocsin")
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     c = container()
-    report = sweep(c.incident_repo, c.incidents, c.config)
+    report = sweep(c.incident_repo, c.incidents, c.config, c.sla)
     logger.info("sweep done", extra={"report": asdict(report)})
     return asdict(report)

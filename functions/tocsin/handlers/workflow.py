@@ -6,6 +6,9 @@ the state machine's Catch and recorded, and the response goes on.
 
 from __future__ import annotations
 
+import os
+from datetime import datetime
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from tocsin.domain.timeline import Actor, TimelineEvent, TimelineKind
 from tocsin.handlers.container import container
+from tocsin.integrations.ports import RetryableIntegrationError
 
 logger = Logger(service="tocsin")
 ACTOR = Actor.system("workflow")
@@ -78,10 +82,39 @@ def record_step_failure(event: dict[str, Any]) -> dict[str, Any]:
     return {"recorded": True}
 
 
+def plan_response(event: dict[str, Any]) -> dict[str, Any]:
+    """Which actions the matching workflows select, in stages (recorded on the timeline)."""
+    started = event.get("started_at")
+    plan = container().response.plan(
+        event["incident_id"],
+        event["triggers"],
+        event["execution"],
+        datetime.fromisoformat(started) if started else None,
+    )
+    return plan.as_dict()
+
+
+def run_action(event: dict[str, Any]) -> dict[str, Any]:
+    return container().response.run(event["incident_id"], event["step"])
+
+
+def record_action_failure(event: dict[str, Any]) -> dict[str, Any]:
+    return container().response.record_failure(
+        event["incident_id"], event["step"], event.get("error") or "", event.get("cause") or ""
+    )
+
+
 ACTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "plan_response": plan_response,
+    "record_action_failure": record_action_failure,
     "record_step_failure": record_step_failure,
     "register_incident": register_incident,
+    "run_action": run_action,
 }
+
+#: the longest Retry-After a task honours by waiting before its retry (the state machine's
+#: backoff adds to it); longer hints are left to the backoff alone
+MAX_RETRY_AFTER_SECONDS = float(os.environ.get("TOCSIN_MAX_RETRY_AFTER", "20"))
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -98,3 +131,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if exc.response.get("Error", {}).get("Code") in RETRYABLE_AWS_ERRORS:
             raise RetryableError(str(exc)) from exc
         raise
+    except RetryableIntegrationError as exc:
+        logger.warning("integration call will be retried", extra={"error": str(exc)})
+        if exc.retry_after:
+            time.sleep(min(exc.retry_after, MAX_RETRY_AFTER_SECONDS))
+        raise RetryableError(str(exc)) from exc

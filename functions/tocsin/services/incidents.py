@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,8 @@ from tocsin.domain.errors import InvalidTransitionError, VersionConflictError
 from tocsin.domain.ids import new_incident_id
 from tocsin.domain.incidents import Incident, IncidentStatus
 from tocsin.domain.timeline import Actor, TimelineEvent, TimelineKind
+
+log = logging.getLogger(__name__)
 
 #: an incident whose creator has not numbered it / started its workflow after this long
 #: is finished by whoever touches it next (the creator crashed mid-way)
@@ -191,10 +194,35 @@ class IncidentService:
         )
         # the marker is the promise to release the group and alerts; the sweeper keeps it
         extra = [self.incidents.pending_release_put(incident.id)] if resolving else []
+        # likewise the promise to run the workflows this change triggers (e.g. SEV3 -> SEV1)
+        triggers = self._triggered(incident, after, now)
+        execution = f"{incident.id}-v{incident.version + 1}"
+        if triggers:
+            extra.append(self.incidents.pending_trigger_put(incident.id, execution, triggers))
         saved = self.incidents.save(incident, after, events, extra)
         if resolving:
             self.release(saved)
+        if triggers:
+            try:
+                self.run_trigger(incident.id, execution, triggers)
+            except Exception:  # the change stands; the sweeper starts the run from the marker
+                log.warning("could not start %s now; the sweeper will", execution, exc_info=True)
         return saved
+
+    def _triggered(self, before: Incident, after: Incident, now: datetime) -> list[str]:
+        """The triggers of this change, if any configured workflow answers them."""
+        from tocsin.services.response import TriggerContext, matching_workflows, triggers_for
+
+        found = triggers_for(before, after)
+        if found and matching_workflows(self.config, after, TriggerContext(tuple(found), now)):
+            return [t.value for t in found]
+        return []
+
+    def run_trigger(self, incident_id: str, execution: str, triggers: list[str]) -> None:
+        """Start the response workflow for a change; deterministic name, so a repeat (the
+        sweeper retrying a start that failed) is a no-op. Clears the pending marker."""
+        self.workflow.trigger(incident_id, execution, triggers)
+        self.incidents.trigger_done(incident_id, execution)
 
     def change_with_retry(
         self,

@@ -5,7 +5,9 @@ step left behind, so no state depends on a request that may have died half-way:
 - open incidents whose alerts have all resolved, but which were not moved to mitigated
   (the follow-up after the resolve failed), are mitigated;
 - mitigated incidents quiet for their severity's `auto_resolve_after` are resolved;
-- incidents whose creator stopped before their workflow started get it started (and numbered).
+- incidents whose creator stopped before their workflow started get it started (and numbered);
+- workflow runs that a change (severity, status) triggered but could not start are started;
+- severity SLAs are enforced (services/sla.py): missed targets flagged, update reminders sent.
 
 One incident failing never stops the sweep: it is reported and retried next minute.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 
 from tocsin.dal.incidents import IncidentRepository
@@ -23,6 +26,7 @@ from tocsin.domain.errors import IncidentNotFoundError
 from tocsin.domain.incidents import OPEN_STATUSES, Incident, IncidentStatus
 from tocsin.domain.timeline import Actor
 from tocsin.services.incidents import IncidentChange, IncidentService
+from tocsin.services.sla import SlaEnforcer, SlaReport
 
 ACTOR = Actor.system("sweeper")
 log = logging.getLogger(__name__)
@@ -34,7 +38,13 @@ class SweepReport:
     mitigated: list[str] = field(default_factory=list)
     resolved: list[str] = field(default_factory=list)
     finalized: list[str] = field(default_factory=list)
+    triggered: list[str] = field(default_factory=list)
+    sla: SlaReport = field(default_factory=SlaReport)
     failed: dict[str, str] = field(default_factory=dict)
+
+
+#: a change's workflow run not started after this long is started by the sweeper
+TRIGGER_GRACE_SECONDS = 30
 
 
 def _all(repo: IncidentRepository, status: IncidentStatus) -> list[Incident]:
@@ -47,7 +57,12 @@ def _all(repo: IncidentRepository, status: IncidentStatus) -> list[Incident]:
             return found
 
 
-def sweep(repo: IncidentRepository, service: IncidentService, config: TocsinConfig) -> SweepReport:
+def sweep(
+    repo: IncidentRepository,
+    service: IncidentService,
+    config: TocsinConfig,
+    sla: SlaEnforcer | None = None,
+) -> SweepReport:
     report = SweepReport()
 
     def guarded(incident_id: str, step: Callable[[], None]) -> None:
@@ -59,6 +74,10 @@ def sweep(repo: IncidentRepository, service: IncidentService, config: TocsinConf
 
     for incident_id in repo.pending_releases():
         guarded(incident_id, partial(_release, repo, service, incident_id, report))
+    for pending in repo.pending_triggers():
+        created = datetime.fromisoformat(pending["created_at"])
+        if (service.clock() - created).total_seconds() >= TRIGGER_GRACE_SECONDS:
+            guarded(pending["incident_id"], partial(_trigger, service, pending, report))
     open_incidents = {status: _all(repo, status) for status in OPEN_STATUSES}
     for status in (IncidentStatus.TRIGGERED, IncidentStatus.ACKNOWLEDGED):
         for incident in open_incidents[status]:
@@ -81,7 +100,18 @@ def sweep(repo: IncidentRepository, service: IncidentService, config: TocsinConf
         for incident in incidents:
             if incident.number is None or not incident.execution_arn:
                 guarded(incident.id, partial(_finalize, service, incident, report))
+    if sla is not None:
+        for incidents in open_incidents.values():
+            for incident in incidents:
+                guarded(incident.id, partial(sla.check, incident, now, report.sla))
     return report
+
+
+def _trigger(service: IncidentService, pending: dict[str, object], report: SweepReport) -> None:
+    execution = str(pending["sk"])
+    triggers = [str(t) for t in pending["triggers"]]  # type: ignore[attr-defined]
+    service.run_trigger(str(pending["incident_id"]), execution, triggers)
+    report.triggered.append(execution)
 
 
 def _release(

@@ -1,0 +1,169 @@
+"""Ports: what the response workflow needs from chat, conferencing and ticketing tools.
+
+Every adapter implements one port with these typed methods and returns typed refs. Errors are
+either retryable (429, 5xx, timeouts: the state machine retries the step with backoff) or
+permanent (bad credentials, missing scope, invalid request: recorded on the timeline, the
+response goes on). Creation methods are idempotent on a deterministic key: `find_*` looks the
+thing up before `create_*` makes it, so a retried step never makes a second one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+class IntegrationError(Exception):
+    """A vendor call that failed. `provider` names the adapter (slack, jira, ...)."""
+
+    retryable = False
+
+    def __init__(self, provider: str, message: str, status: int | None = None) -> None:
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+        self.message = message
+        self.status = status
+
+
+class RetryableIntegrationError(IntegrationError):
+    """Rate limited (429), vendor error (5xx), timeout or connection failure: try again later.
+    `retry_after` is the vendor's hint in seconds, when it gave one."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(provider, message, status)
+        self.retry_after = retry_after
+
+
+class PermanentIntegrationError(IntegrationError):
+    """Retrying cannot help (401/403/404/400, missing scope, invalid name)."""
+
+
+# --- refs -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChannelRef:
+    provider: str
+    id: str  # Slack channel id (C…); Teams "teamId/channelId"; webhook: the webhook's name
+    name: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    provider: str
+    channel_id: str
+    id: str  # Slack ts; Teams message id
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class BridgeRef:
+    provider: str
+    id: str
+    join_url: str
+    #: phone dial-in, passcode: whatever the vendor gives that people need to join
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TicketRef:
+    provider: str
+    id: str
+    key: str  # human key: OPS-123 (Jira), the task gid (Asana)
+    url: str
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Link:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """A provider-neutral message; Slack renders it as Block Kit, Teams as an Adaptive Card.
+
+    `text` is the plain-text fallback (notifications, screen readers) and always set."""
+
+    text: str
+    title: str | None = None
+    body: str | None = None  # Markdown-ish paragraph (mrkdwn in Slack, TextBlock in Teams)
+    fields: tuple[tuple[str, str], ...] = ()  # label -> value facts
+    links: tuple[Link, ...] = ()
+    #: "danger" | "warning" | "good" | None: accent for severity
+    accent: str | None = None
+    #: plain-text lines shown small under the message (e.g. runbook suggestions, ids)
+    context: tuple[str, ...] = ()
+    #: user ids (in the provider's namespace) to mention at the start of the message
+    mentions: tuple[str, ...] = ()
+
+
+# --- ports ------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class ChatPort(Protocol):
+    provider: str
+
+    def find_channel(self, name: str) -> ChannelRef | None:
+        """The channel with exactly this name, or None."""
+
+    def create_channel(self, name: str, description: str) -> ChannelRef:
+        """Create the channel; if it already exists (a race), return the existing one."""
+
+    def set_topic(self, channel: ChannelRef, topic: str) -> None: ...
+
+    def invite(self, channel: ChannelRef, user_ids: list[str]) -> list[str]:
+        """Add users; already-members are not an error. Returns the ids actually added."""
+
+    def post_message(self, channel: ChannelRef, message: ChatMessage) -> MessageRef: ...
+
+    def pin(self, message: MessageRef) -> None:
+        """Pin a message; already pinned is not an error."""
+
+    def add_link(self, channel: ChannelRef, title: str, url: str) -> None:
+        """Make a link easy to find in the channel (Slack bookmark, Teams tab or message).
+        Idempotent on the URL."""
+
+
+@runtime_checkable
+class ConferencingPort(Protocol):
+    provider: str
+
+    def find_bridge(self, key: str) -> BridgeRef | None:
+        """The bridge created earlier for this key (the incident id), or None."""
+
+    def create_bridge(self, key: str, topic: str) -> BridgeRef: ...
+
+
+@runtime_checkable
+class TicketingPort(Protocol):
+    provider: str
+
+    def find_ticket(self, key: str) -> TicketRef | None:
+        """The ticket created earlier for this key (the incident id), or None."""
+
+    def create_ticket(
+        self, key: str, summary: str, description: str, priority: str | None
+    ) -> TicketRef:
+        """Create the ticket, marked with `key` so that `find_ticket(key)` finds it."""
+
+    def add_link(self, ticket: TicketRef, title: str, url: str) -> None:
+        """Link an outside page (the incident channel, the incident) from the ticket.
+        Idempotent on the URL."""
+
+    def add_comment(self, ticket: TicketRef, text: str) -> None: ...

@@ -1,0 +1,684 @@
+"""The response: which actions an incident gets (planning) and doing each one (steps).
+
+Planning matches the configured workflows against the incident and the trigger, merges their
+actions and orders them in stages: actions of one stage are independent and run in parallel
+(the state machine maps over them); a stage waits for the previous one. Steps are idempotent:
+each completed step is recorded (dal/steps.py) and creations look the thing up by a
+deterministic key before making it, so a retried step or a re-run execution makes no second
+channel, bridge or ticket.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tocsin.dal.alerts import AlertRepository
+from tocsin.dal.incidents import IncidentRepository
+from tocsin.dal.steps import StepStore
+from tocsin.domain.clock import utcnow
+from tocsin.domain.config import TocsinConfig
+from tocsin.domain.incidents import Incident, IncidentStatus
+from tocsin.domain.response import (
+    ActionType,
+    CreateChannelParams,
+    InviteParams,
+    MessageParams,
+    NotifyStakeholdersParams,
+    PostSummaryParams,
+    Trigger,
+    Workflow,
+)
+from tocsin.domain.timeline import Actor, TimelineEvent, TimelineKind
+from tocsin.integrations.ports import (
+    ChannelRef,
+    ChatMessage,
+    ChatPort,
+    ConferencingPort,
+    Link,
+    MessageRef,
+    TicketingPort,
+    TicketRef,
+)
+
+ACTOR = Actor.system("workflow")
+A = ActionType
+
+#: an action runs after these (when they are in the same plan): it uses what they make
+AFTER: dict[ActionType, frozenset[ActionType]] = {
+    A.INVITE: frozenset({A.CREATE_CHANNEL}),
+    A.POST_SUMMARY: frozenset({A.CREATE_CHANNEL, A.START_BRIDGE, A.CREATE_TICKET}),
+    A.LINK_RESOURCES: frozenset({A.CREATE_CHANNEL, A.START_BRIDGE, A.CREATE_TICKET}),
+    A.NOTIFY_STAKEHOLDERS: frozenset({A.CREATE_CHANNEL, A.START_BRIDGE, A.CREATE_TICKET}),
+    A.POST_MESSAGE: frozenset({A.CREATE_CHANNEL}),
+    A.COMMENT_TICKET: frozenset({A.CREATE_TICKET}),
+}
+#: actions done once per incident (their step key is the action name); the others run once
+#: per execution (a new trigger invites newly involved people, posts its message again)
+ONCE = frozenset({A.CREATE_CHANNEL, A.START_BRIDGE, A.CREATE_TICKET, A.POST_SUMMARY})
+#: actions that may appear several times in one plan (each with its own parameters)
+REPEATABLE = frozenset({A.POST_MESSAGE, A.COMMENT_TICKET})
+
+SEVERITY_ACCENT = ("danger", "warning", "good")
+
+
+# --- names ------------------------------------------------------------------------------------
+
+#: Slack allows 80 characters, Teams 50: stay within both
+CHANNEL_NAME_MAX = 50
+
+
+def channel_name(prefix: str, number: int | None, title: str, incident_id: str) -> str:
+    """`inc-42-checkout-latency`: lowercase letters, digits and dashes, valid in Slack and Teams."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
+    head = f"{prefix}-{number}" if number is not None else f"{prefix}-{incident_id[-8:].lower()}"
+    if not slug:
+        return head
+    room = CHANNEL_NAME_MAX - len(head) - 1
+    slug = slug[:room].rstrip("-")
+    if "-" in slug and len(ascii_title) > room:  # cut at a word boundary
+        slug = slug.rsplit("-", 1)[0] if len(slug) >= room - 1 else slug
+    return f"{head}-{slug}" if slug else head
+
+
+def _fill(template: str, incident: Incident, now: datetime) -> str:
+    """Fill {ref} {title} ...; `{{` and `}}` are literal braces."""
+    values = {
+        "ref": incident.ref,
+        "title": incident.title,
+        "severity": incident.severity,
+        "status": incident.status.value,
+        "service": incident.service or "no service",
+        "duration": format_duration((now - incident.created_at).total_seconds()),
+    }
+
+    def sub(match: re.Match[str]) -> str:
+        if match.group(0) in ("{{", "}}"):
+            return match.group(0)[0]
+        return str(values.get(match.group(1), match.group(0)))
+
+    return re.sub(r"\{\{|\}\}|\{(\w+)\}", sub, template)
+
+
+def format_duration(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes}m" if minutes else f"{int(seconds)}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours < 24 else f"{hours // 24}d {hours % 24}h"
+
+
+# --- planning ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TriggerContext:
+    triggers: tuple[Trigger, ...]
+    at: datetime
+
+
+def workflow_matches(
+    flow: Workflow, config: TocsinConfig, incident: Incident, context: TriggerContext
+) -> bool:
+    if not flow.enabled or not set(flow.triggers) & set(context.triggers):
+        return False
+    when = flow.when
+    if when.severities and incident.severity not in when.severities:
+        return False
+    if when.services and incident.service not in when.services:
+        return False
+    if when.teams:
+        team = config.team_of(incident.service)
+        if team is None or team.name not in when.teams:
+            return False
+    for label, pattern in when.labels.items():
+        if not re.fullmatch(pattern, incident.labels.get(label, "")):
+            return False
+    if when.statuses and incident.status.value not in when.statuses:
+        return False
+    if when.business_hours is not None:
+        return config.business_hours.contains(context.at) == when.business_hours
+    return True
+
+
+def matching_workflows(
+    config: TocsinConfig, incident: Incident, context: TriggerContext
+) -> list[Workflow]:
+    return [flow for flow in config.workflows if workflow_matches(flow, config, incident, context)]
+
+
+@dataclass
+class Plan:
+    workflows: list[str]
+    stages: list[list[dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def actions(self) -> list[dict[str, Any]]:
+        return [action for stage in self.stages for action in stage]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"workflows": self.workflows, "stages": self.stages}
+
+
+def plan_response(
+    config: TocsinConfig, incident: Incident, context: TriggerContext, execution: str
+) -> Plan:
+    """The actions of every matching workflow, in configuration order, merged (an action
+    named by several workflows runs once, with the first one's parameters; `invite`s are
+    combined) and staged by what each one needs."""
+    flows = matching_workflows(config, incident, context)
+    chosen: dict[str, dict[str, Any]] = {}
+    for flow in flows:
+        for index, spec in enumerate(flow.actions):
+            if spec.type in REPEATABLE:
+                key = f"{spec.type}:{execution}:{flow.name}:{index}"
+                chosen[key] = {"type": spec.type.value, "key": key, "params": spec.params}
+                continue
+            key = spec.type.value if spec.type in ONCE else f"{spec.type}:{execution}"
+            if key in chosen and spec.type is A.INVITE:
+                chosen[key]["params"] = _merge_invites(chosen[key]["params"], spec.params)
+            elif key not in chosen:
+                chosen[key] = {"type": spec.type.value, "key": key, "params": dict(spec.params)}
+    types = {ActionType(a["type"]) for a in chosen.values()}
+    makes_links = types & {A.START_BRIDGE, A.CREATE_TICKET}
+    if makes_links and A.LINK_RESOURCES not in types:
+        key = f"{A.LINK_RESOURCES}:{execution}"  # link ticket and bridge both ways
+        chosen[key] = {"type": A.LINK_RESOURCES.value, "key": key, "params": {}}
+    return Plan(workflows=[f.name for f in flows], stages=_stages(list(chosen.values())))
+
+
+def _merge_invites(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    a, b = InviteParams.model_validate(first), InviteParams.model_validate(second)
+    return InviteParams(
+        responders=a.responders or b.responders,
+        stakeholders=a.stakeholders or b.stakeholders,
+        people=list(dict.fromkeys(a.people + b.people)),
+    ).model_dump()
+
+
+def _stages(actions: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    types = {ActionType(a["type"]) for a in actions}
+    level: dict[ActionType, int] = {}
+
+    def depth(t: ActionType) -> int:
+        if t not in level:
+            before = AFTER.get(t, frozenset()) & types
+            level[t] = 1 + max((depth(b) for b in before), default=-1)
+        return level[t]
+
+    stages: list[list[dict[str, Any]]] = []
+    for action in actions:
+        d = depth(ActionType(action["type"]))
+        while len(stages) <= d:
+            stages.append([])
+        stages[d].append(action)
+    return [stage for stage in stages if stage]
+
+
+# --- steps ------------------------------------------------------------------------------------
+
+
+class StepSkipped(Exception):
+    """A step that has nothing to do (what it needs does not exist): recorded as skipped."""
+
+
+@dataclass
+class StepResult:
+    provider: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)
+    outcome: str = "done"
+
+
+class Adapters:
+    """The three ports, resolved lazily (a plan without a ticket never builds Jira's client)."""
+
+    def __init__(self, get: Callable[[str], Any]) -> None:
+        self._get = get
+
+    @property
+    def chat(self) -> ChatPort:
+        return self._get("chat")  # type: ignore[no-any-return]
+
+    @property
+    def conferencing(self) -> ConferencingPort:
+        return self._get("conferencing")  # type: ignore[no-any-return]
+
+    @property
+    def ticketing(self) -> TicketingPort:
+        return self._get("ticketing")  # type: ignore[no-any-return]
+
+
+class ResponseSteps:
+    def __init__(
+        self,
+        config: TocsinConfig,
+        incidents: IncidentRepository,
+        alerts: AlertRepository,
+        steps: StepStore,
+        adapters: Adapters,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.config = config
+        self.incidents = incidents
+        self.alerts = alerts
+        self.steps = steps
+        self.adapters = adapters
+        self.clock = clock
+        self._run: dict[ActionType, Callable[[Incident, dict[str, Any]], StepResult]] = {
+            A.CREATE_CHANNEL: self._create_channel,
+            A.INVITE: self._invite,
+            A.POST_SUMMARY: self._post_summary,
+            A.START_BRIDGE: self._start_bridge,
+            A.CREATE_TICKET: self._create_ticket,
+            A.LINK_RESOURCES: self._link_resources,
+            A.NOTIFY_STAKEHOLDERS: self._notify_stakeholders,
+            A.POST_MESSAGE: self._post_message,
+            A.COMMENT_TICKET: self._comment_ticket,
+        }
+
+    # --- the workflow's entry points ------------------------------------------------------------
+    def plan(
+        self,
+        incident_id: str,
+        triggers: Iterable[str],
+        execution: str,
+        started_at: datetime | None = None,
+    ) -> Plan:
+        """`started_at` (the execution's start) is when the trigger happened: business hours
+        are judged then, and a retried plan step records the same timeline event."""
+        incident = self.incidents.get(incident_id)
+        at = started_at or self.clock()
+        context = TriggerContext(tuple(Trigger(t) for t in triggers), at)
+        plan = plan_response(self.config, incident, context, execution)
+        self._timeline(
+            incident_id,
+            f"plan-{execution}",
+            at,
+            {
+                "step": "plan",
+                "triggers": list(context.triggers),
+                "workflows": plan.workflows,
+                "stages": [[a["type"] for a in stage] for stage in plan.stages],
+            },
+        )
+        return plan
+
+    def run(self, incident_id: str, action: dict[str, Any]) -> dict[str, Any]:
+        """Do one planned action once. Vendor errors propagate (the state machine retries the
+        retryable ones and records the others through `record_failure`)."""
+        key = action["key"]
+        done = self.steps.get(incident_id, key)
+        if done and done.get("state") == "done":
+            self._record_event(incident_id, done)  # the event may be what was lost
+            return _public(done)
+        incident = self.incidents.get(incident_id)
+        kind = ActionType(action["type"])
+        try:
+            result = self._run[kind](incident, action.get("params") or {})
+        except StepSkipped as skipped:
+            result = StepResult(provider="-", detail={"reason": str(skipped)}, outcome="skipped")
+        record = self.steps.completed(
+            incident_id,
+            key,
+            {
+                "action": kind.value,
+                "outcome": result.outcome,
+                "provider": result.provider,
+                "detail": result.detail,
+                "links": result.links,
+            },
+        )
+        self.steps.set_links(incident_id, record.get("links") or {})
+        self._record_event(incident_id, record)
+        return _public(record)
+
+    def stakeholder_update(self, incident_id: str, text: str, actor: Actor) -> dict[str, Any]:
+        """A stakeholder update: recorded first (it restarts the update cadence), then posted
+        to the incident channel and the stakeholder channels. A chat failure is reported in
+        the result and on the timeline; the update itself is never lost."""
+        incident = self.incidents.get(incident_id)
+        event = TimelineEvent(
+            incident_id=incident_id,
+            at=self.clock(),
+            kind=TimelineKind.STAKEHOLDER_UPDATE,
+            actor=actor,
+            data={"text": text},
+        )
+        self.incidents.record_update(event)
+        delivery: dict[str, Any] = {}
+        literal = text.replace("{", "{{").replace("}", "}}")  # the text is not a template
+        for kind, params in (
+            (A.POST_MESSAGE, {"text": literal}),
+            (A.NOTIFY_STAKEHOLDERS, {"text": literal}),
+        ):
+            step = {"type": kind.value, "key": f"update:{event.id}:{kind}", "params": params}
+            try:
+                delivery[kind.value] = self.run(incident.id, step).get("outcome")
+            except Exception as exc:  # the update is recorded; say what did not go out
+                self.record_failure(incident.id, step, type(exc).__name__, str(exc))
+                delivery[kind.value] = "failed"
+        return {"event": event.model_dump(mode="json"), "delivery": delivery}
+
+    def record_failure(
+        self, incident_id: str, action: dict[str, Any], error: str, cause: str
+    ) -> dict[str, Any]:
+        key = action["key"]
+        record = self.steps.failed(
+            incident_id,
+            key,
+            {
+                "action": action["type"],
+                "outcome": "failed",
+                "error": error,
+                "cause": _short_cause(cause),
+            },
+        )
+        if record is None:  # it succeeded after all
+            return {"outcome": "done"}
+        self._record_event(incident_id, record)
+        return _public(record)
+
+    # --- helpers --------------------------------------------------------------------------------
+    def _timeline(self, incident_id: str, key: str, at: datetime, data: dict[str, Any]) -> None:
+        digest = hashlib.sha256(key.encode()).hexdigest()[:20]
+        self.incidents.append_timeline(
+            TimelineEvent(
+                id=f"step-{digest}",  # with `at`, deterministic: a repeat overwrites itself
+                incident_id=incident_id,
+                at=at,
+                kind=TimelineKind.WORKFLOW_STEP,
+                actor=ACTOR,
+                data=data,
+            )
+        )
+
+    def _record_event(self, incident_id: str, record: dict[str, Any]) -> None:
+        key = f"{record['step']}#{record['state']}"
+        self._timeline(
+            incident_id,
+            key,
+            datetime.fromisoformat(record["at"]),
+            {"step": record["step"], **_public(record)},
+        )
+
+    def _resource(self, incident_id: str, step: str) -> dict[str, Any] | None:
+        found = self.steps.get(incident_id, step)
+        if found and found.get("state") == "done" and found.get("outcome") == "done":
+            return found.get("detail", {}).get("ref")  # type: ignore[no-any-return]
+        return None
+
+    def _channel(self, incident: Incident) -> ChannelRef:
+        ref = self._resource(incident.id, A.CREATE_CHANNEL)
+        if not ref:
+            raise StepSkipped("the incident has no channel")
+        return ChannelRef(**ref)
+
+    def _people_ids(self, person_ids: Iterable[str], provider: str) -> tuple[list[str], list[str]]:
+        """(chat user ids, people without an id for this provider)."""
+        ids: list[str] = []
+        unknown: list[str] = []
+        for person_id in dict.fromkeys(person_ids):
+            person = self.config.person(person_id)
+            chat_id = person.chat_id(provider) if person else None
+            (ids if chat_id else unknown).append(chat_id or person_id)
+        return ids, unknown
+
+    def _topic(self, incident: Incident) -> str:
+        parts = [incident.ref, incident.severity, incident.status.value]
+        if incident.service:
+            parts.append(incident.service)
+        return " · ".join(parts) + f" — {incident.title}"
+
+    # --- actions --------------------------------------------------------------------------------
+    def _create_channel(self, incident: Incident, params: dict[str, Any]) -> StepResult:
+        p = CreateChannelParams.model_validate(params)
+        chat = self.adapters.chat
+        name = channel_name(p.prefix, incident.number, incident.title, incident.id)
+        channel = chat.create_channel(name, f"{incident.ref}: {incident.title}"[:250])
+        chat.set_topic(channel, self._topic(incident))
+        return StepResult(
+            chat.provider,
+            {"ref": asdict(channel), "name": channel.name},
+            {"channel": channel.url or f"#{channel.name}"},
+        )
+
+    def _invite(self, incident: Incident, params: dict[str, Any]) -> StepResult:
+        p = InviteParams.model_validate(params)
+        channel = self._channel(incident)
+        people: list[str] = list(p.people)
+        if p.responders:
+            team = self.config.team_of(incident.service)
+            people += team.people if team else []
+        if p.stakeholders:
+            for group_name in self.config.level(incident.severity).stakeholders:
+                group = self.config.stakeholder_group(group_name)
+                people += group.people if group else []
+        if not people:
+            raise StepSkipped("nobody to invite (no team for the service, no stakeholders)")
+        chat = self.adapters.chat
+        ids, unknown = self._people_ids(people, chat.provider)
+        added = chat.invite(channel, ids) if ids else []
+        return StepResult(
+            chat.provider, {"invited": added, "asked": len(ids), "no_chat_id": unknown}
+        )
+
+    def summary_message(self, incident: Incident) -> ChatMessage:
+        level = self.config.level(incident.severity)
+        alerts = self.alerts.incident_alerts(incident.id)
+        links: list[Link] = []
+        bridge = self._resource(incident.id, A.START_BRIDGE)
+        if bridge:
+            links.append(Link("Join the video bridge", bridge["join_url"]))
+        ticket = self._resource(incident.id, A.CREATE_TICKET)
+        if ticket:
+            links.append(Link(f"Ticket {ticket['key']}", ticket["url"]))
+        runbooks: list[str] = []
+        for alert in alerts[:20]:
+            alert_links = alert.get("links") or {}
+            if alert_links.get("runbook") and alert_links["runbook"] not in runbooks:
+                runbooks.append(alert_links["runbook"])
+            for name, label in (("dashboard", "Dashboard"), ("source", "Alert source")):
+                url = alert_links.get(name)
+                if url and all(link.url != url for link in links):
+                    links.append(Link(label, url))
+        links += [
+            Link("Runbook" if len(runbooks) == 1 else f"Runbook {n}", url)
+            for n, url in enumerate(runbooks, 1)
+        ]
+        team = self.config.team_of(incident.service)
+        fields = [
+            (
+                "Severity",
+                f"{incident.severity} — {level.description}"
+                if level.description
+                else incident.severity,
+            ),
+            ("Status", incident.status.value),
+            ("Service", incident.service or "—"),
+            ("Team", team.name if team else "—"),
+            ("Alerts", f"{incident.firing_count} firing of {incident.alert_count}"),
+            ("Opened", incident.created_at.strftime("%Y-%m-%d %H:%M UTC")),
+        ]
+        firing = [a["title"] for a in alerts if a.get("status") == "firing"][:5]
+        context = [f"Alert: {title}" for title in firing]
+        context += [f"Suggested runbook: {url}" for url in runbooks[:3]]
+        rank = self.config.severity_rank(incident.severity)
+        return ChatMessage(
+            text=f"{incident.ref} ({incident.severity}): {incident.title}",
+            title=f"{incident.ref}: {incident.title}",
+            body=incident.description or None,
+            fields=tuple(fields),
+            links=tuple(links[:10]),
+            accent=SEVERITY_ACCENT[min(rank, len(SEVERITY_ACCENT) - 1)],
+            context=tuple(context),
+        )
+
+    def _post_summary(self, incident: Incident, params: dict[str, Any]) -> StepResult:
+        p = PostSummaryParams.model_validate(params)
+        channel = self._channel(incident)
+        chat = self.adapters.chat
+        message = chat.post_message(channel, self.summary_message(incident))
+        if p.pin:
+            chat.pin(message)
+        return StepResult(chat.provider, {"ref": asdict(message), "pinned": p.pin})
+
+    def _start_bridge(self, incident: Incident, params: dict[str, Any]) -> StepResult:
+        conf = self.adapters.conferencing
+        bridge = conf.find_bridge(incident.id) or conf.create_bridge(
+            incident.id, f"{incident.ref}: {incident.title}"[:200]
+        )
+        return StepResult(conf.provider, {"ref": asdict(bridge)}, {"bridge": bridge.join_url})
+
+    def _create_ticket(self, incident: Incident, params: dict[str, Any]) -> StepResult:
+        tickets = self.adapters.ticketing
+        ticket = tickets.find_ticket(incident.id)
+        if ticket is None:
+            description = "\n\n".join(
+                part
+                for part in (
+                    f"{incident.ref} ({incident.severity}) opened "
+                    f"{incident.created_at:%Y-%m-%d %H:%M UTC} by Tocsin.",
+                    incident.description,
+                    f"Service: {incident.service}" if incident.service else "",
+                    f"Incident id: {incident.id}",
+                )
+                if part
+            )
+            ticket = tickets.create_ticket(
+                incident.id,
+                f"{incident.ref}: {incident.title}"[:250],
+                description,
+                incident.severity,
+            )
+        return StepResult(tickets.provider, {"ref": asdict(ticket)}, {"ticket": ticket.url})
+
+    def _link_resources(self, incident: Incident, params: dict[str, Any]) -> StepResult:
+        """The ticket links to the channel and the bridge; the channel to the ticket and the
+        bridge. Each adapter's add_link is idempotent on the URL."""
+        channel_ref = self._resource(incident.id, A.CREATE_CHANNEL)
+        ticket_ref = self._resource(incident.id, A.CREATE_TICKET)
+        bridge_ref = self._resource(incident.id, A.START_BRIDGE)
+        done: list[str] = []
+        if channel_ref:
+            channel = ChannelRef(**channel_ref)
+            chat = self.adapters.chat
+            if ticket_ref:
+                chat.add_link(channel, f"Ticket {ticket_ref['key']}", ticket_ref["url"])
+                done.append("channel->ticket")
+            if bridge_ref:
+                chat.add_link(channel, "Video bridge", bridge_ref["join_url"])
+                done.append("channel->bridge")
+        if ticket_ref:
+            ticket = TicketRef(**ticket_ref)
+            tickets = self.adapters.ticketing
+            if channel_ref and channel_ref.get("url"):
+                tickets.add_link(
+                    ticket, f"Incident channel #{channel_ref['name']}", channel_ref["url"]
+                )
+                done.append("ticket->channel")
+            if bridge_ref:
+                tickets.add_link(ticket, "Video bridge", bridge_ref["join_url"])
+                done.append("ticket->bridge")
+        if not done:
+            raise StepSkipped("nothing to link")
+        return StepResult("-", {"linked": done})
+
+    def _notify_stakeholders(self, incident: Incident, params: dict[str, Any]) -> StepResult:
+        p = NotifyStakeholdersParams.model_validate(params)
+        targets: list[str] = list(p.channels)
+        for group_name in self.config.level(incident.severity).stakeholders:
+            group = self.config.stakeholder_group(group_name)
+            if group and group.channel:
+                targets.append(group.channel)
+        team = self.config.team_of(incident.service)
+        if p.team_channel and team and team.channel:
+            targets.append(team.channel)
+        targets = list(dict.fromkeys(targets))
+        if not targets:
+            raise StepSkipped("no stakeholder or team channel configured")
+        chat = self.adapters.chat
+        summary = self.summary_message(incident)
+        channel_ref = self._resource(incident.id, A.CREATE_CHANNEL)
+        links = summary.links
+        if channel_ref and channel_ref.get("url"):
+            links = (Link(f"Incident channel #{channel_ref['name']}", channel_ref["url"]), *links)
+        body = (
+            _fill(p.text, incident, self.clock())
+            if p.text
+            else f"{incident.ref} is {incident.status.value}. Follow it in the incident channel."
+        )
+        message = ChatMessage(
+            text=f"{incident.ref} ({incident.severity}, {incident.status.value}): {incident.title}",
+            title=f"{incident.severity} incident {incident.status.value}: {incident.title}",
+            body=body,
+            fields=summary.fields[:4],
+            links=links[:10],
+            accent=summary.accent,
+        )
+        posted: list[str] = []
+        missing: list[str] = []
+        for target in targets:
+            channel = chat.find_channel(target.lstrip("#"))
+            if channel is None:
+                missing.append(target)
+                continue
+            chat.post_message(channel, message)
+            posted.append(target)
+        if not posted:
+            raise StepSkipped(f"stakeholder channels not found: {', '.join(missing)}")
+        return StepResult(chat.provider, {"posted": posted, "not_found": missing})
+
+    def _post_message(self, incident: Incident, params: dict[str, Any]) -> StepResult:
+        p = MessageParams.model_validate(params)
+        channel = self._channel(incident)
+        chat = self.adapters.chat
+        text = _fill(p.text, incident, self.clock())
+        ref: MessageRef = chat.post_message(channel, ChatMessage(text=text, body=text))
+        return StepResult(chat.provider, {"ref": asdict(ref)})
+
+    def _comment_ticket(self, incident: Incident, params: dict[str, Any]) -> StepResult:
+        p = MessageParams.model_validate(params)
+        ticket_ref = self._resource(incident.id, A.CREATE_TICKET)
+        if not ticket_ref:
+            raise StepSkipped("the incident has no ticket")
+        tickets = self.adapters.ticketing
+        tickets.add_comment(TicketRef(**ticket_ref), _fill(p.text, incident, self.clock()))
+        return StepResult(tickets.provider, {"ticket": ticket_ref["key"]})
+
+
+def _public(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: record[k]
+        for k in ("action", "outcome", "provider", "detail", "links", "error", "cause")
+        if k in record
+    }
+
+
+def _short_cause(cause: str) -> str:
+    """Step Functions passes the Lambda error as JSON text; keep its message, bounded."""
+    import json
+
+    try:
+        parsed = json.loads(cause)
+        cause = parsed.get("errorMessage", cause) if isinstance(parsed, dict) else cause
+    except (TypeError, ValueError):
+        pass
+    return str(cause)[:500]
+
+
+def triggers_for(before: Incident, after: Incident) -> list[Trigger]:
+    triggers: list[Trigger] = []
+    if before.severity != after.severity:
+        triggers.append(Trigger.SEVERITY_CHANGED)
+    if before.status != after.status:
+        triggers.append(Trigger.STATUS_CHANGED)
+        if after.status is IncidentStatus.RESOLVED:
+            triggers.append(Trigger.RESOLVED)
+    return triggers
