@@ -1,0 +1,228 @@
+"""Jira Cloud (REST API v3) as the ticketing port.
+
+Basic auth with an Atlassian account email and API token. Each ticket carries a label derived
+from the incident key (`tocsin-<key>`), so `find_ticket` finds it again with a JQL search
+(`POST /rest/api/3/search/jql`). Rich text (description, comments) is sent as Atlassian
+Document Format. Remote links use a `globalId` derived from the URL: Jira updates the link
+with that globalId instead of adding a second one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tocsin.integrations.http import JsonHttp
+from tocsin.integrations.ports import PermanentIntegrationError, TicketRef
+
+PROVIDER = "jira"
+PORT = "ticketing"
+SECRET_KEYS: tuple[str, ...] = ("email", "api_token")
+
+#: Jira's limits: summary 255 characters; text fields (description, comment) 32,767
+SUMMARY_MAX = 255
+TEXT_MAX = 32_000
+LABEL_MAX = 255
+GLOBAL_ID_MAX = 255
+LABEL_PREFIX = "tocsin-"
+_URL = re.compile(r"https?://[^\s<>\"]+")
+
+
+class Options(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: the site, e.g. https://acme.atlassian.net (scoped API tokens need
+    #: https://api.atlassian.com/ex/jira/<cloudId>; then set `site_url` for browse links)
+    base_url: str
+    project_key: str
+    issue_type: str = "Task"
+    #: Tocsin severity -> Jira priority name; a severity not listed sets no priority
+    priorities: dict[str, str] = Field(
+        default_factory=lambda: {"SEV1": "Highest", "SEV2": "High", "SEV3": "Medium"}
+    )
+    #: extra labels on every ticket (Jira labels cannot contain spaces)
+    labels: list[str] = Field(default_factory=lambda: ["incident"])
+    #: where people open issues (`<site_url>/browse/OPS-1`); defaults to base_url
+    site_url: str | None = None
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_without_spaces(cls, value: list[str]) -> list[str]:
+        for label in value:
+            if not label or any(ch.isspace() for ch in label) or len(label) > LABEL_MAX:
+                raise ValueError(
+                    f"invalid Jira label {label!r}: non-empty, no spaces, at most 255 characters"
+                )
+        return value
+
+    @field_validator("base_url", "project_key", "issue_type")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+
+def key_label(key: str) -> str:
+    """The label that marks the ticket for `key`: `tocsin-<key>`, with anything but letters,
+    digits, `-` and `_` replaced (and a short hash added then, so two keys never share one)."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "-", key)
+    label = LABEL_PREFIX + safe
+    if safe != key or len(label) > LABEL_MAX:
+        digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+        label = f"{label[: LABEL_MAX - len(digest) - 1]}-{digest}"
+    return label
+
+
+def link_global_id(url: str) -> str:
+    """A stable remote-link globalId for `url` (at most 255 characters)."""
+    return "tocsin-url=" + hashlib.sha256(url.encode()).hexdigest()
+
+
+def _jql_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _inline(line: str) -> list[dict[str, Any]]:
+    """Text nodes for one line; URLs get a link mark."""
+    nodes: list[dict[str, Any]] = []
+    pos = 0
+    for match in _URL.finditer(line):
+        url = match.group(0).rstrip(".,;:!?)]}'")  # sentence punctuation is not part of it
+        if match.start() > pos:
+            nodes.append({"type": "text", "text": line[pos : match.start()]})
+        nodes.append(
+            {"type": "text", "text": url, "marks": [{"type": "link", "attrs": {"href": url}}]}
+        )
+        pos = match.start() + len(url)
+    if pos < len(line):
+        nodes.append({"type": "text", "text": line[pos:]})
+    return nodes
+
+
+def adf(text: str) -> dict[str, Any]:
+    """Plain text as an ADF document: blank lines separate paragraphs, single newlines are
+    hard breaks. Empty text gives a document without content."""
+    if len(text) > TEXT_MAX:
+        text = text[: TEXT_MAX - 1] + "…"
+    paragraphs: list[dict[str, Any]] = []
+    for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
+        content: list[dict[str, Any]] = []
+        for line in (ln.rstrip() for ln in block.split("\n")):
+            if not line.strip():
+                continue
+            if content:
+                content.append({"type": "hardBreak"})
+            content.extend(_inline(line))
+        if content:
+            paragraphs.append({"type": "paragraph", "content": content})
+    return {"type": "doc", "version": 1, "content": paragraphs}
+
+
+def _summary(text: str) -> str:
+    line = " ".join(text.split()) or "Incident"
+    return line if len(line) <= SUMMARY_MAX else line[: SUMMARY_MAX - 1] + "…"
+
+
+def _error_text(body: Any) -> str:
+    if isinstance(body, dict):
+        parts = [str(m) for m in body.get("errorMessages") or []]
+        parts += [f"{k}: {v}" for k, v in (body.get("errors") or {}).items()]
+        if parts:
+            return "; ".join(parts)[:300]
+    return str(body)[:300]
+
+
+class JiraTicketing:
+    provider = PROVIDER
+
+    def __init__(self, options: Options, email: str, api_token: str, timeout: float = 10.0) -> None:
+        self.options = options
+        self.site_url = (options.site_url or options.base_url).rstrip("/")
+        basic = base64.b64encode(f"{email}:{api_token}".encode()).decode()
+        self._http = JsonHttp(
+            PROVIDER,
+            options.base_url,
+            auth=lambda: {"Authorization": f"Basic {basic}"},
+            timeout=timeout,
+        )
+
+    def _ref(self, issue_id: Any, key: str) -> TicketRef:
+        return TicketRef(PROVIDER, str(issue_id), key, f"{self.site_url}/browse/{key}")
+
+    # --- port ---------------------------------------------------------------------------------
+    def find_ticket(self, key: str) -> TicketRef | None:
+        jql = (
+            f"project = {_jql_string(self.options.project_key)} "
+            f"AND labels = {_jql_string(key_label(key))} ORDER BY created ASC"
+        )
+        body = {"jql": jql, "fields": ["summary"], "maxResults": 1}
+        answer = self._http.post("/rest/api/3/search/jql", body).body
+        issues = answer.get("issues") if isinstance(answer, dict) else None
+        if not issues:
+            return None
+        issue = issues[0]
+        return self._ref(issue["id"], issue["key"])
+
+    def create_ticket(
+        self, key: str, summary: str, description: str, priority: str | None
+    ) -> TicketRef:
+        existing = self.find_ticket(key)
+        if existing:
+            return existing
+        labels = [*dict.fromkeys([*self.options.labels, key_label(key)])]
+        fields: dict[str, Any] = {
+            "project": {"key": self.options.project_key},
+            "issuetype": {"name": self.options.issue_type},
+            "summary": _summary(summary),
+            "labels": labels,
+        }
+        if description.strip():
+            fields["description"] = adf(description)
+        priority_name = self.options.priorities.get(priority) if priority else None
+        if priority_name:
+            fields["priority"] = {"name": priority_name}
+        resp = self._http.post("/rest/api/3/issue", {"fields": fields}, ok=(400,))
+        if resp.status == 400 and "priority" in fields and _field_error(resp.body, "priority"):
+            # the project's create screen has no Priority field: create the issue without it
+            fields.pop("priority")
+            resp = self._http.post("/rest/api/3/issue", {"fields": fields}, ok=(400,))
+        if resp.status == 400:
+            raise PermanentIntegrationError(
+                PROVIDER, f"POST /rest/api/3/issue -> 400: {_error_text(resp.body)}", 400
+            )
+        created = resp.body if isinstance(resp.body, dict) else {}
+        if not created.get("key") or not created.get("id"):
+            raise PermanentIntegrationError(
+                PROVIDER, "POST /rest/api/3/issue: answer without id/key"
+            )
+        return self._ref(created["id"], created["key"])
+
+    def add_link(self, ticket: TicketRef, title: str, url: str) -> None:
+        body = {
+            "globalId": link_global_id(url),
+            "object": {"url": url, "title": (title or url)[:255]},
+        }
+        self._http.post(f"/rest/api/3/issue/{ticket.key}/remotelink", body)
+
+    def add_comment(self, ticket: TicketRef, text: str) -> None:
+        doc = adf(text)
+        if not doc["content"]:
+            return  # Jira refuses empty comments; nothing to say
+        self._http.post(f"/rest/api/3/issue/{ticket.key}/comment", {"body": doc})
+
+
+def _field_error(body: Any, field: str) -> bool:
+    return isinstance(body, dict) and field in (body.get("errors") or {})
+
+
+def build(options: Options, secret: Mapping[str, str]) -> JiraTicketing:
+    for name in SECRET_KEYS:
+        if not secret.get(name):
+            raise PermanentIntegrationError(PROVIDER, f"secret lacks {name!r}")
+    return JiraTicketing(options, secret["email"], secret["api_token"])

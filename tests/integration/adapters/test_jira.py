@@ -1,0 +1,357 @@
+"""The Jira Cloud adapter against a fake Jira that checks requests against the published
+REST v3 formats (tests/fixtures/vendor/jira) and keeps state."""
+
+from __future__ import annotations
+
+import base64
+import socket
+from collections.abc import Iterator
+
+import pytest
+from pydantic import ValidationError
+from tocsin.integrations import jira
+from tocsin.integrations.ports import (
+    PermanentIntegrationError,
+    RetryableIntegrationError,
+    TicketingPort,
+    TicketRef,
+)
+
+from tests.fakes.jira import CREATE_REQUEST, CREATE_RESPONSE, FakeJira, adf_text
+
+EMAIL = "ops-bot@example.com"
+TOKEN = "ATATT3xFfGF0-jira-s3cr3t-token"
+BASIC = base64.b64encode(f"{EMAIL}:{TOKEN}".encode()).decode()
+KEY = "inc-01j9zq5k3v8m2n4p6r8t0w2y4a"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeJira]:
+    server = FakeJira(email=EMAIL, api_token=TOKEN, project_key="OPS")
+    with server:
+        yield server
+
+
+def make(fake: FakeJira, **options: object) -> jira.JiraTicketing:
+    opts = jira.Options.model_validate({"base_url": fake.url, "project_key": "OPS", **options})
+    return jira.build(opts, {"email": EMAIL, "api_token": TOKEN})
+
+
+def assert_no_secret(exc: BaseException) -> None:
+    text = f"{exc} {exc!r} {getattr(exc, 'message', '')}"
+    assert TOKEN not in text
+    assert BASIC not in text
+
+
+def creates(fake: FakeJira) -> list[dict]:
+    return [r.json for r in fake.calls("POST", "/rest/api/3/issue")]
+
+
+# --- create / find ----------------------------------------------------------------------------
+
+
+def test_adapter_implements_the_ticketing_port(fake: FakeJira) -> None:
+    adapter = make(fake)
+    assert isinstance(adapter, TicketingPort)
+    assert adapter.provider == jira.PROVIDER == "jira"
+    assert jira.PORT == "ticketing"
+    assert jira.SECRET_KEYS == ("email", "api_token")
+
+
+def test_create_ticket_sends_the_published_issue_shape(fake: FakeJira) -> None:
+    adapter = make(fake)
+    description = "Checkout is failing for 40% of users.\nSince 14:02 UTC.\n\nChannel: https://slack.example/C1"
+
+    ref = adapter.create_ticket(KEY, "Checkout errors", description, "SEV1")
+
+    assert ref == TicketRef("jira", "10000", "OPS-1", f"{fake.url}/browse/OPS-1")
+    (sent,) = fake.calls("POST", "/rest/api/3/issue")
+    assert sent.headers["authorization"] == f"Basic {BASIC}"
+    assert sent.headers["content-type"].startswith("application/json")
+    fields = sent.json["fields"]
+    assert set(fields) <= set(CREATE_REQUEST["fields"])  # only fields of the published example
+    assert fields["project"] == {"key": "OPS"}
+    assert fields["issuetype"] == {"name": "Task"}
+    assert fields["summary"] == "Checkout errors"
+    assert fields["priority"] == {"name": "Highest"}
+    assert fields["labels"] == ["incident", jira.key_label(KEY)]
+    # the description is ADF, structured like the example's description
+    doc = fields["description"]
+    assert (
+        set(doc) == set(CREATE_REQUEST["fields"]["description"]) == {"type", "version", "content"}
+    )
+    assert (doc["type"], doc["version"]) == ("doc", 1)
+    assert [block["type"] for block in doc["content"]] == ["paragraph", "paragraph"]
+    assert doc["content"][0]["content"][1] == {"type": "hardBreak"}
+    link = doc["content"][1]["content"][1]
+    assert link["text"] == "https://slack.example/C1"
+    assert link["marks"] == [{"type": "link", "attrs": {"href": "https://slack.example/C1"}}]
+    assert (
+        adf_text(doc)
+        == "Checkout is failing for 40% of users.\nSince 14:02 UTC.\n\nChannel: https://slack.example/C1"
+    )
+    # the fake answered with the published 201 shape
+    assert set(fake.issues["OPS-1"]) == {"id", "key", "fields"}
+    assert set(CREATE_RESPONSE) >= {"id", "key", "self"}
+    assert fake.violations == []
+
+
+def test_find_ticket_searches_by_the_key_label_with_search_jql(fake: FakeJira) -> None:
+    created = make(fake).create_ticket(KEY, "Checkout errors", "details", "SEV2")
+
+    found = make(fake).find_ticket(KEY)  # a fresh adapter (another Lambda invocation)
+
+    assert found == created
+    search = fake.calls("POST", "/rest/api/3/search/jql")[-1]
+    assert search.json["fields"] == ["summary"]
+    assert (
+        search.json["jql"]
+        == f'project = "OPS" AND labels = "{jira.key_label(KEY)}" ORDER BY created ASC'
+    )
+    assert (
+        fake.calls("GET", "/rest/api/3/search") == []
+        and fake.calls("POST", "/rest/api/3/search") == []
+    )
+    assert make(fake).find_ticket("inc-other") is None
+    assert fake.violations == []
+
+
+def test_create_is_idempotent_on_the_key(fake: FakeJira) -> None:
+    adapter = make(fake)
+    first = adapter.create_ticket(KEY, "Checkout errors", "details", "SEV1")
+    second = make(fake).create_ticket(KEY, "Checkout errors (retry)", "details", "SEV1")
+
+    assert second == first
+    assert len(creates(fake)) == 1
+    assert len(fake.issues) == 1
+    assert fake.violations == []
+
+
+def test_unmapped_or_missing_severity_sets_no_priority(fake: FakeJira) -> None:
+    adapter = make(fake, priorities={"SEV1": "P1"}, issue_type="Incident", labels=["ops", "sre"])
+    adapter.create_ticket("inc-a", "A", "a", "SEV4")
+    adapter.create_ticket("inc-b", "B", "b", None)
+    adapter.create_ticket("inc-c", "C", "c", "SEV1")
+
+    sent = [body["fields"] for body in creates(fake)]
+    assert "priority" not in sent[0] and "priority" not in sent[1]
+    assert sent[2]["priority"] == {"name": "P1"}
+    assert all(f["issuetype"] == {"name": "Incident"} for f in sent)
+    assert sent[0]["labels"] == ["ops", "sre", "tocsin-inc-a"]
+    assert fake.violations == []
+
+
+def test_priority_not_on_the_create_screen_retries_once_without_it(fake: FakeJira) -> None:
+    fake.priority_on_screen = False
+
+    ref = make(fake).create_ticket(KEY, "Checkout errors", "details", "SEV1")
+
+    assert ref.key == "OPS-1"
+    first, second = creates(fake)
+    assert first["fields"]["priority"] == {"name": "Highest"}
+    assert "priority" not in second["fields"]
+    assert {k: v for k, v in first["fields"].items() if k != "priority"} == second["fields"]
+    assert fake.violations == []
+
+
+def test_other_400_is_permanent_and_not_retried(fake: FakeJira) -> None:
+    adapter = make(fake)
+    fake.project_key = "OTHER"  # Jira does not know project OPS (any more)
+    with pytest.raises(PermanentIntegrationError) as info:
+        adapter.find_ticket(KEY)
+    assert info.value.status == 400
+    assert "does not exist for the field 'project'" in info.value.message
+
+    fake.project_key = "OPS"
+    fake.reject_create = {
+        "errorMessages": [],
+        "errors": {"summary": "You must specify a summary of the issue."},
+    }
+    with pytest.raises(PermanentIntegrationError) as info:
+        adapter.create_ticket(KEY, "x", "y", "SEV1")
+    assert info.value.status == 400
+    assert "summary" in info.value.message
+    assert len(creates(fake)) == 1  # no retry: only errors.priority is retried
+    assert_no_secret(info.value)
+
+
+def test_summary_is_one_line_of_at_most_255_characters(fake: FakeJira) -> None:
+    make(fake).create_ticket(KEY, "Checkout\nerrors  " + "x" * 400, "", None)
+
+    (body,) = creates(fake)
+    summary = body["fields"]["summary"]
+    assert (
+        len(summary) == 255 and summary.startswith("Checkout errors xxx") and summary.endswith("…")
+    )
+    assert "description" not in body["fields"]  # empty description: no empty ADF doc
+    assert fake.violations == []
+
+
+# --- links and comments -----------------------------------------------------------------------
+
+
+def test_add_link_is_idempotent_through_the_global_id(fake: FakeJira) -> None:
+    adapter = make(fake)
+    ticket = adapter.create_ticket(KEY, "Checkout errors", "details", "SEV1")
+
+    adapter.add_link(ticket, "Incident channel", "https://acme.slack.com/archives/C1")
+    adapter.add_link(ticket, "Incident channel", "https://acme.slack.com/archives/C1")
+    adapter.add_link(ticket, "Tocsin incident", "https://tocsin.example/incidents/inc-1")
+
+    calls = fake.calls("POST", r"/rest/api/3/issue/OPS-1/remotelink")
+    assert [c.json["globalId"] for c in calls][:2] == [
+        jira.link_global_id("https://acme.slack.com/archives/C1")
+    ] * 2
+    assert calls[0].json["object"] == {
+        "url": "https://acme.slack.com/archives/C1",
+        "title": "Incident channel",
+    }
+    links = fake.remote_links["OPS-1"]
+    assert len(links) == 2
+    assert sorted(link["object"]["title"] for link in links.values()) == [
+        "Incident channel",
+        "Tocsin incident",
+    ]
+    assert fake.violations == []
+
+
+def test_add_comment_sends_adf(fake: FakeJira) -> None:
+    adapter = make(fake)
+    ticket = adapter.create_ticket(KEY, "Checkout errors", "details", "SEV1")
+
+    adapter.add_comment(ticket, "Resolved at 15:10 UTC.\n\nPostmortem: https://docs.example/pm-1")
+    adapter.add_comment(ticket, "   \n")  # nothing to say: no call (Jira refuses empty comments)
+
+    (comment,) = fake.comments["OPS-1"]
+    assert (
+        adf_text(comment["body"])
+        == "Resolved at 15:10 UTC.\n\nPostmortem: https://docs.example/pm-1"
+    )
+    assert len(fake.calls("POST", r"/rest/api/3/issue/OPS-1/comment")) == 1
+    assert fake.violations == []
+
+
+def test_adf_paragraphs_breaks_and_links() -> None:
+    doc = jira.adf("See https://x.example/a. Then (https://x.example/b)\n\n\n  \nlast")
+    first, last = doc["content"]
+    assert [n.get("text") for n in first["content"]] == [
+        "See ",
+        "https://x.example/a",
+        ". Then (",
+        "https://x.example/b",
+        ")",
+    ]
+    assert first["content"][3]["marks"][0]["attrs"]["href"] == "https://x.example/b"
+    assert last == {"type": "paragraph", "content": [{"type": "text", "text": "last"}]}
+    assert jira.adf("") == {"type": "doc", "version": 1, "content": []}
+
+
+def test_comment_on_an_unknown_issue_is_permanent(fake: FakeJira) -> None:
+    ghost = TicketRef("jira", "99999", "OPS-999", f"{fake.url}/browse/OPS-999")
+    with pytest.raises(PermanentIntegrationError) as info:
+        make(fake).add_comment(ghost, "hello")
+    assert info.value.status == 404
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+def test_429_is_retryable_with_retry_after(fake: FakeJira) -> None:
+    fake.fail_next(429, headers={"Retry-After": "7"})
+    with pytest.raises(RetryableIntegrationError) as info:
+        make(fake).create_ticket(KEY, "Checkout errors", "details", "SEV1")
+    assert info.value.status == 429
+    assert info.value.retry_after == 7.0
+    assert "search/jql" in info.value.message
+    assert_no_secret(info.value)
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_5xx_is_retryable(fake: FakeJira, status: int) -> None:
+    adapter = make(fake)
+    ticket = adapter.create_ticket(KEY, "Checkout errors", "details", "SEV1")
+    fake.fail_next(status)
+    with pytest.raises(RetryableIntegrationError) as info:
+        adapter.add_comment(ticket, "update")
+    assert info.value.status == status
+    assert_no_secret(info.value)
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404])
+def test_client_errors_are_permanent(fake: FakeJira, status: int) -> None:
+    adapter = make(fake)
+    ticket = adapter.create_ticket(KEY, "Checkout errors", "details", "SEV1")
+    fake.fail_next(status, body={"errorMessages": ["You do not have permission."], "errors": {}})
+    with pytest.raises(PermanentIntegrationError) as info:
+        adapter.add_link(ticket, "Channel", "https://acme.slack.com/archives/C1")
+    assert info.value.status == status
+    assert not info.value.retryable
+    assert_no_secret(info.value)
+
+
+def test_wrong_token_is_permanent_and_never_echoed(fake: FakeJira) -> None:
+    opts = jira.Options(base_url=fake.url, project_key="OPS")
+    adapter = jira.build(opts, {"email": EMAIL, "api_token": "wrong-" + TOKEN})
+    with pytest.raises(PermanentIntegrationError) as info:
+        adapter.find_ticket(KEY)
+    assert info.value.status == 401
+    assert "wrong-" not in str(info.value)
+    assert_no_secret(info.value)
+
+
+def test_unreachable_jira_is_retryable() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    adapter = jira.build(
+        jira.Options(base_url=f"http://127.0.0.1:{port}", project_key="OPS"),
+        {"email": EMAIL, "api_token": TOKEN},
+    )
+    with pytest.raises(RetryableIntegrationError) as info:
+        adapter.find_ticket(KEY)
+    assert_no_secret(info.value)
+
+
+@pytest.mark.parametrize("missing", ["email", "api_token"])
+def test_missing_secret_key_is_a_clear_permanent_error(missing: str) -> None:
+    secret = {"email": EMAIL, "api_token": TOKEN}
+    del secret[missing]
+    with pytest.raises(PermanentIntegrationError) as info:
+        jira.build(jira.Options(base_url="https://acme.atlassian.net", project_key="OPS"), secret)
+    assert missing in str(info.value)
+    assert_no_secret(info.value)
+    assert EMAIL not in str(info.value)
+
+
+# --- options and helpers ----------------------------------------------------------------------
+
+
+def test_options_require_site_and_project_and_reject_bad_labels() -> None:
+    with pytest.raises(ValidationError):
+        jira.Options.model_validate({"project_key": "OPS"})
+    with pytest.raises(ValidationError):
+        jira.Options.model_validate({"base_url": "https://acme.atlassian.net"})
+    with pytest.raises(ValidationError):
+        jira.Options.model_validate(
+            {"base_url": "https://a.atlassian.net", "project_key": "OPS", "labels": ["two words"]}
+        )
+    with pytest.raises(ValidationError):
+        jira.Options.model_validate(
+            {"base_url": "https://a.atlassian.net", "project_key": "OPS", "colour": "red"}
+        )
+    opts = jira.Options(base_url="https://acme.atlassian.net", project_key="OPS")
+    assert (opts.issue_type, opts.labels) == ("Task", ["incident"])
+    assert opts.priorities == {"SEV1": "Highest", "SEV2": "High", "SEV3": "Medium"}
+
+
+def test_site_url_is_used_for_browse_links(fake: FakeJira) -> None:
+    ref = make(fake, site_url="https://acme.atlassian.net/").create_ticket(KEY, "s", "d", None)
+    assert ref.url == "https://acme.atlassian.net/browse/OPS-1"
+
+
+def test_key_labels_are_valid_and_distinct() -> None:
+    assert jira.key_label("inc-01j9zq") == "tocsin-inc-01j9zq"
+    odd = [jira.key_label(k) for k in ("inc 1", "inc/1", "inc-1", "x" * 400)]
+    assert len(set(odd)) == 4
+    assert all(" " not in label and len(label) <= 255 for label in odd)
+    assert len(jira.link_global_id("https://x.example/" + "a" * 1000)) <= 255
