@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from aws_cdk import App, AssetHashType, CfnOutput, Stack
+from aws_cdk import App, ArnFormat, AssetHashType, CfnOutput, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
+from tocsin.config_loader import load_config
 from tocsin.routes import ROUTES, Function
 from tocsin.settings import ENV_STATE_MACHINE
 
@@ -16,7 +19,7 @@ from infra.bundling import Bundle, build_bundle
 from infra.events import AwsEventIntake, SweeperSchedule
 from infra.functions import ServiceFunctions
 from infra.nag import add_checks
-from infra.paths import CDK_JSON
+from infra.paths import CDK_JSON, CONFIG_DIR
 from infra.storage import QUARANTINE_PREFIX, RAW_PREFIX, Storage
 from infra.workflow import ResponseWorkflow
 
@@ -35,6 +38,19 @@ OBJECT_ACCESS: dict[Function, dict[str, tuple[str, ...]]] = {
         "s3:PutObject": (RAW_PREFIX, QUARANTINE_PREFIX),
     },
 }
+
+
+#: Functions that call chat, conferencing and ticketing tools: the workflow's steps, the
+#: sweeper's SLA reminders, the API's stakeholder updates. They may read the integrations'
+#: secrets named in the configuration, and no other secret.
+USES_INTEGRATIONS = (Function.WORKFLOW, Function.SWEEPER, Function.API)
+
+
+def integration_secrets(config_dir: Path = CONFIG_DIR) -> list[str]:
+    """Names of the Secrets Manager secrets the configured integrations read."""
+    integrations = load_config(config_dir).integrations
+    names = [getattr(integrations, port).secret for port in ("chat", "conferencing", "ticketing")]
+    return sorted({name for name in names if name})
 
 
 class TocsinStack(Stack):
@@ -64,6 +80,24 @@ class TocsinStack(Stack):
             service.function.add_environment(
                 ENV_STATE_MACHINE, workflow.state_machine.state_machine_arn
             )
+
+        secrets = [
+            # a secret's ARN ends in -<6 random characters>
+            self.format_arn(
+                service="secretsmanager",
+                resource="secret",
+                resource_name=f"{name}-??????",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for name in integration_secrets()
+        ]
+        if secrets:
+            for name in USES_INTEGRATIONS:
+                functions[name].function.add_to_role_policy(
+                    iam.PolicyStatement(
+                        actions=["secretsmanager:GetSecretValue"], resources=secrets
+                    )
+                )
 
         api = HttpApi(
             self,

@@ -28,7 +28,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("TOCSIN_CONFIG_DIR", str(REPO / "config"))
+    monkeypatch.setenv("TOCSIN_MAX_RETRY_AFTER", "0.05")
     patches.apply()
+    patches.set_retry_scale(0.01)  # Step Functions Retry waits: 2 s -> 20 ms
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         reset_runtime_caches()
         resources = provision(TOKEN)

@@ -1,4 +1,4 @@
-"""The two moto behaviours local mode needs (moto pinned to 5.2.5; these touch its internals).
+"""The moto behaviours local mode needs (moto pinned to 5.2.5; these touch its internals).
 
 1. Lambda functions run our handlers in-process instead of in Docker: Step Functions Lambda
    tasks and SQS event source mappings then execute Tocsin's real code.
@@ -9,6 +9,7 @@
    writes. moto applies them one by one and deep-copies each table it touches to roll back a
    failure, which costs time in proportion to the table (tens of ms with a few hundred items)
    and lets a later condition see an earlier write of the same transaction.
+4. Step Functions Retry waits can be scaled down (tests), see `set_retry_scale`.
 """
 
 from __future__ import annotations
@@ -83,7 +84,31 @@ def apply() -> None:
 
     DynamoHandler.call_action = call_action  # type: ignore[method-assign]
     _patch_transactions()
+    _patch_retry_waits()
     _applied = True
+
+
+#: Step Functions Retry waits are real sleeps under moto; tests shrink them with this factor
+#: (TOCSIN_LOCAL_RETRY_SCALE, default 1: local mode waits as AWS would)
+_retry_scale = 1.0
+
+
+def set_retry_scale(factor: float) -> None:
+    global _retry_scale
+    _retry_scale = factor
+
+
+def _patch_retry_waits() -> None:
+    import os
+    import time
+    import types
+
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    set_retry_scale(float(os.environ.get("TOCSIN_LOCAL_RETRY_SCALE", "1")))
+    retrier_decl.time = types.SimpleNamespace(  # type: ignore[attr-defined]
+        sleep=lambda seconds: time.sleep(seconds * _retry_scale)
+    )
 
 
 class _NoCopy:

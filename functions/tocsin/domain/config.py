@@ -276,5 +276,5 @@ def reference_problems(config: TocsinConfig) -> list[tuple[Loc, str]]:
         for j, action in enumerate(flow.actions):
             if action.type == "invite":
                 invited = action.params.get("people", [])
-                check(("workflows", i, "actions", j), "person", invited, people)
+                check(("workflows", i, "actions", j, "invite", "people"), "person", invited, people)
     return problems

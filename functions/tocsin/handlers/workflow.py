@@ -7,9 +7,9 @@ the state machine's Catch and recorded, and the response goes on.
 from __future__ import annotations
 
 import os
-from datetime import datetime
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -112,9 +112,11 @@ ACTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "run_action": run_action,
 }
 
-#: the longest Retry-After a task honours by waiting before its retry (the state machine's
-#: backoff adds to it); longer hints are left to the backoff alone
-MAX_RETRY_AFTER_SECONDS = float(os.environ.get("TOCSIN_MAX_RETRY_AFTER", "20"))
+
+def max_retry_after() -> float:
+    """The longest Retry-After a task honours by waiting before its retry (the state
+    machine's backoff adds to it); longer hints are left to the backoff alone."""
+    return float(os.environ.get("TOCSIN_MAX_RETRY_AFTER", "20"))
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -134,5 +136,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except RetryableIntegrationError as exc:
         logger.warning("integration call will be retried", extra={"error": str(exc)})
         if exc.retry_after:
-            time.sleep(min(exc.retry_after, MAX_RETRY_AFTER_SECONDS))
+            time.sleep(min(exc.retry_after, max_retry_after()))
         raise RetryableError(str(exc)) from exc

@@ -566,24 +566,30 @@ class ResponseSteps:
         ticket_ref = self._resource(incident.id, A.CREATE_TICKET)
         bridge_ref = self._resource(incident.id, A.START_BRIDGE)
         done: list[str] = []
+
+        def linkable(url: str | None, provider: str) -> bool:
+            # a vendor's tool only gets web addresses (not the local adapters' local: refs)
+            return bool(url) and (
+                provider == "local" or str(url).startswith(("https://", "http://"))
+            )
+
         if channel_ref:
             channel = ChannelRef(**channel_ref)
             chat = self.adapters.chat
-            if ticket_ref:
+            if ticket_ref and linkable(ticket_ref["url"], chat.provider):
                 chat.add_link(channel, f"Ticket {ticket_ref['key']}", ticket_ref["url"])
                 done.append("channel->ticket")
-            if bridge_ref:
+            if bridge_ref and linkable(bridge_ref["join_url"], chat.provider):
                 chat.add_link(channel, "Video bridge", bridge_ref["join_url"])
                 done.append("channel->bridge")
         if ticket_ref:
             ticket = TicketRef(**ticket_ref)
             tickets = self.adapters.ticketing
-            if channel_ref and channel_ref.get("url"):
-                tickets.add_link(
-                    ticket, f"Incident channel #{channel_ref['name']}", channel_ref["url"]
-                )
+            if channel_ref and linkable(channel_ref.get("url"), tickets.provider):
+                title = f"Incident channel #{channel_ref['name']}"
+                tickets.add_link(ticket, title, channel_ref["url"])
                 done.append("ticket->channel")
-            if bridge_ref:
+            if bridge_ref and linkable(bridge_ref["join_url"], tickets.provider):
                 tickets.add_link(ticket, "Video bridge", bridge_ref["join_url"])
                 done.append("ticket->bridge")
         if not done:
