@@ -165,9 +165,86 @@ def _scenario(local: Any) -> int:
 
     _say("\nWaiting for the response workflows (Step Functions) to finish...")
     local.wait_for_executions(timeout=60)
+
+    _say("\nA responder declares a minor incident, then finds it is worse:")
+    declared = client.request(
+        "POST",
+        "/v1/incidents",
+        json={
+            "title": "Refunds stuck in pending",
+            "severity": "SEV3",
+            "service": "checkout",
+            "declared_by": "alice",
+        },
+    )
+    local.wait_for_executions(timeout=60)
+    before = client.request("GET", f"/v1/incidents/{declared['id']}/response")["links"]
+    _say(f"  {declared['ref']} declared SEV3: {_links_line(before)}")
+    client.request(
+        "PATCH",
+        f"/v1/incidents/{declared['id']}",
+        json={"severity": "SEV1", "changed_by": "alice", "reason": "all refunds affected"},
+    )
+    local.wait_for_executions(timeout=60)
+    after = client.request("GET", f"/v1/incidents/{declared['id']}/response")["links"]
+    _say(f"  {declared['ref']} raised to SEV1: {_links_line(after)}")
+    same = [k for k in ("channel", "ticket") if k in before and before[k] == after.get(k)]
+    if same:
+        _say(f"  (the same {' and '.join(same)} as before: nothing was created twice)")
+    update = client.request(
+        "POST",
+        f"/v1/incidents/{declared['id']}/updates",
+        json={"text": "Refund worker restarted; the backlog is draining.", "posted_by": "carol"},
+    )
+    _say(f"  Stakeholder update posted by carol: {update['delivery']}")
     time.sleep(0.5)
     _report(client, demo)
     return 0
+
+
+def _links_line(links: dict[str, str]) -> str:
+    shown = [f"{name} {links[name]}" for name in ("channel", "bridge", "ticket") if name in links]
+    return ", ".join(shown) or "no channel, bridge or ticket yet"
+
+
+def _step_line(data: dict[str, Any]) -> str:
+    if data.get("step") == "plan":
+        stages = " -> ".join("+".join(stage) for stage in data.get("stages", []))
+        return f"plan ({', '.join(data.get('workflows', [])) or 'no workflow'}): {stages}"
+    outcome = data.get("outcome", "")
+    detail = data.get("detail") or {}
+    extra = detail.get("name") or detail.get("reason") or data.get("cause") or ""
+    if "ref" in detail and not extra:
+        ref = detail["ref"]
+        extra = ref.get("key") or ref.get("join_url") or ""
+    return (
+        f"{data.get('action', data.get('step'))}: {outcome} ({data.get('provider', '-')}) {extra}"
+    )
+
+
+def _show_summary(incident: dict[str, Any]) -> None:
+    """What the local chat adapter recorded in the incident's channel (Slack or Teams would
+    have shown it as Block Kit or an Adaptive Card)."""
+    from tocsin.handlers.container import container
+
+    chat = container().adapters.get("chat")
+    name = incident["links"].get("channel", "").rpartition("/")[2]
+    channel = chat.find_channel(name) if name else None
+    if channel is None or not hasattr(chat, "messages"):
+        return
+    info = chat.channel(channel.name) or {}
+    _say(f"\nChannel #{channel.name} (local chat adapter), topic: {info.get('topic', '')}")
+    _say(f"  members: {', '.join(info.get('members', []))}")
+    for message in chat.messages(channel):
+        m = message["message"]
+        pin = " [pinned]" if message.get("pinned") else ""
+        _say(f"  > {m.get('title') or m['text']}{pin}")
+        for label, value in m.get("fields", []):
+            _say(f"      {label}: {value}")
+        for link in m.get("links", []):
+            _say(f"      -> {link['label']}: {link['url']}")
+        for line in m.get("context", []):
+            _say(f"      {line}")
 
 
 def _report(client: ApiClient, demo: Demo) -> None:
@@ -179,6 +256,21 @@ def _report(client: ApiClient, demo: Demo) -> None:
         _say(
             f"{inc['ref']:<7} {inc['severity']:<5} {inc['status']:<10} {inc['alert_count']:>6} "
             f"{inc['firing_count']:>6}  {(inc.get('service') or '-'):<10} {inc['title']}"
+        )
+    _say(
+        "\nThe response each got (local adapters: they record what Slack, Zoom, Jira... "
+        "would have received):"
+    )
+    for inc in items:
+        response = client.request("GET", f"/v1/incidents/{inc['id']}/response")
+        outcomes = [s["outcome"] for s in response["steps"]]
+        counts = ", ".join(
+            f"{outcomes.count(o)} {o}" for o in ("done", "skipped", "failed") if o in outcomes
+        )
+        _say(f"  {inc['ref']:<7} {_links_line(response['links'])}")
+        _say(
+            f"  {'':<7} steps: {counts or 'none'}; SLA due: "
+            + ", ".join(f"{k} {v[11:16]}" for k, v in response["sla"]["due"].items())
         )
     _say("\nDedup: every re-delivery above changed nothing but a counter (see 'duplicates').")
     first = items[0] if items else None
@@ -192,13 +284,15 @@ def _report(client: ApiClient, demo: Demo) -> None:
                 data.get("fingerprint")
                 or data.get("alert", {}).get("fingerprint")
                 or data.get("new")
-                or ""
+                or (_step_line(data) if event["kind"] == "workflow_step" else "")
             )
             reason = data.get("reason")
             extra = f" ({reason})" if reason and reason != detail else ""
             _say(
                 f"  {at}  {event['kind']:<17} by {event['actor']['kind']}:{event['actor']['id']:<13} {detail}{extra}"
             )
+    if first:
+        _show_summary(client.request("GET", f"/v1/incidents/{first['id']}"))
     quarantined = client.request("GET", "/v1/quarantine")["items"]
     _say(f"\nQuarantine: {len(quarantined)} payload(s) kept for replay (`tocsin quarantine list`)")
     for item in quarantined:

@@ -223,6 +223,8 @@ def test_resolving_posts_in_the_channel_and_comments_on_the_ticket(http: Http) -
     channel = chat.find_channel("inc-1-payments-timeouts")
     texts = [m["message"]["text"] for m in chat.messages(channel)]
     assert any(t.startswith("INC-1 is resolved after") for t in texts)
+    assert "INC-1 is now SEV2, resolved." in texts
+    assert chat.channel(channel.name)["topic"].startswith("INC-1 · SEV2 · resolved")
     tickets = adapters().get("ticketing")
     (comment,) = tickets.comments(tickets.find_ticket(incident_id))
     assert comment["text"].startswith("INC-1 resolved after")

@@ -108,15 +108,18 @@ def test_sev3_depends_on_business_hours(config: TocsinConfig) -> None:
     assert stage_types(night.stages) == [["create_ticket"], ["link_resources"]]
 
 
-def test_resolution_runs_the_resolved_workflow_only(config: TocsinConfig) -> None:
+def test_resolution_updates_the_channel_and_runs_the_resolved_workflow(
+    config: TocsinConfig,
+) -> None:
     resolved = incident("SEV1", status=IncidentStatus.RESOLVED)
     context = TriggerContext((Trigger.STATUS_CHANGED, Trigger.RESOLVED), MONDAY_NOON)
     plan = plan_response(config, resolved, context, "inc-x-v3")
-    assert plan.workflows == ["resolved"]
+    assert plan.workflows == ["keep-the-channel-current", "resolved"]
     assert sorted(a["type"] for a in plan.actions) == [
         "comment_ticket",
         "notify_stakeholders",
         "post_message",
+        "update_channel",
     ]
 
 

@@ -335,7 +335,9 @@ class IncidentRepository:
                         "Key": incident_key(event.incident_id),
                         "UpdateExpression": "SET last_update_at = :at",
                         "ConditionExpression": "attribute_exists(pk)",
-                        "ExpressionAttributeValues": {":at": ser_value(iso(event.at))},
+                        "ExpressionAttributeValues": {
+                            ":at": ser_value(event.model_dump(mode="json")["at"])
+                        },
                     }
                 },
                 timeline_put(event, self.table),

@@ -139,6 +139,7 @@ class ActionType(StrEnum):
     NOTIFY_STAKEHOLDERS = "notify_stakeholders"
     POST_MESSAGE = "post_message"
     COMMENT_TICKET = "comment_ticket"
+    UPDATE_CHANNEL = "update_channel"
 
 
 class CreateChannelParams(Strict):
@@ -183,6 +184,7 @@ PARAMS: dict[ActionType, type[Strict]] = {
     ActionType.NOTIFY_STAKEHOLDERS: NotifyStakeholdersParams,
     ActionType.POST_MESSAGE: MessageParams,
     ActionType.COMMENT_TICKET: MessageParams,
+    ActionType.UPDATE_CHANNEL: NoParams,
 }
 
 

@@ -57,6 +57,7 @@ AFTER: dict[ActionType, frozenset[ActionType]] = {
     A.NOTIFY_STAKEHOLDERS: frozenset({A.CREATE_CHANNEL, A.START_BRIDGE, A.CREATE_TICKET}),
     A.POST_MESSAGE: frozenset({A.CREATE_CHANNEL}),
     A.COMMENT_TICKET: frozenset({A.CREATE_TICKET}),
+    A.UPDATE_CHANNEL: frozenset({A.CREATE_CHANNEL}),
 }
 #: actions done once per incident (their step key is the action name); the others run once
 #: per execution (a new trigger invites newly involved people, posts its message again)
@@ -281,6 +282,7 @@ class ResponseSteps:
             A.NOTIFY_STAKEHOLDERS: self._notify_stakeholders,
             A.POST_MESSAGE: self._post_message,
             A.COMMENT_TICKET: self._comment_ticket,
+            A.UPDATE_CHANNEL: self._update_channel,
         }
 
     # --- the workflow's entry points ------------------------------------------------------------
@@ -648,6 +650,16 @@ class ResponseSteps:
         text = _fill(p.text, incident, self.clock())
         ref: MessageRef = chat.post_message(channel, ChatMessage(text=text, body=text))
         return StepResult(chat.provider, {"ref": asdict(ref)})
+
+    def _update_channel(self, incident: Incident, params: dict[str, Any]) -> StepResult:
+        """After a severity or status change: the topic shows the new state, and a line in
+        the channel says what changed."""
+        channel = self._channel(incident)
+        chat = self.adapters.chat
+        chat.set_topic(channel, self._topic(incident))
+        text = f"{incident.ref} is now {incident.severity}, {incident.status.value}."
+        ref = chat.post_message(channel, ChatMessage(text=text, body=text))
+        return StepResult(chat.provider, {"ref": asdict(ref), "topic": self._topic(incident)})
 
     def _comment_ticket(self, incident: Incident, params: dict[str, Any]) -> StepResult:
         p = MessageParams.model_validate(params)
