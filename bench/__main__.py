@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from bench import coldstart, intake, storm
+from bench import coldstart, intake, response, storm
 
 
 def main() -> int:
@@ -18,7 +18,12 @@ def main() -> int:
             "Tocsin benchmarks — embedded local mode (moto server on loopback), one run\n",
             flush=True,
         )
-        results = [intake.run(local), storm.run(local), coldstart.run(local)]
+        results = [
+            intake.run(local),
+            response.run(local),
+            storm.run(local),
+            coldstart.run(local),
+        ]
     finally:
         local.stop()
     failed = [name for result in results for name, ok in result.items() if not ok]
