@@ -133,6 +133,11 @@ def test_alert_over_http_runs_the_real_state_machine(local: dict[str, Any]) -> N
     )
     assert status
     assert sfn.describe_execution(executionArn=incident["execution_arn"])["status"] == "SUCCEEDED"
+    # the response ran: channel, bridge and ticket (local adapters) are linked on the incident
+    links = api(local, "GET", f"/v1/incidents/{incident_id}").json()["links"]
+    assert set(links) == {"channel", "bridge", "ticket"}, links
+    steps = api(local, "GET", f"/v1/incidents/{incident_id}/response").json()["steps"]
+    assert steps and all(step["state"] == "done" for step in steps), steps
 
 
 def test_fifty_concurrent_posts_of_one_alert_make_one_incident(local: dict[str, Any]) -> None:
