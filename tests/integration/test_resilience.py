@@ -208,3 +208,32 @@ def test_the_api_token_is_not_accepted_in_the_query_string(http: Http) -> None:
     from tests.helpers import TOKEN
 
     assert http.call("GET", f"/v1/incidents?token={TOKEN}", token=False).status_code == 401
+
+
+@pytest.mark.parametrize("lost_as", ["GroupTaken", "Contention"])
+def test_an_incident_whose_creation_answer_was_lost_still_gets_its_response(
+    http: Http, aws: Any, monkeypatch: Any, lost_as: str
+) -> None:
+    """The transaction went through but its answer was lost (a client timeout, then
+    botocore's retry fails on the condition the first attempt satisfied): the delivery must
+    recognise its own incident and start its workflow, not count itself a duplicate."""
+    import boto3
+    from tocsin.dal.alerts import GroupTaken
+
+    original = AlertRepository.open_incident
+
+    def applied_then_lost(self: AlertRepository, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        raise GroupTaken() if lost_as == "GroupTaken" else Contention()
+
+    monkeypatch.setattr(AlertRepository, "open_incident", applied_then_lost)
+    body = http.alert("generic", generic_alert("Lost answer", dedup_key="lost")).body
+    monkeypatch.undo()
+    assert len(body["created"]) == 1 and body["duplicates"] == 0, body
+    wait_for_workflows(60)
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    names = [
+        e["name"] for e in sfn.list_executions(stateMachineArn=aws.state_machine_arn)["executions"]
+    ]
+    assert names == body["created"]
+    assert http.call("GET", f"/v1/incidents/{body['created'][0]}").body["number"] == 1

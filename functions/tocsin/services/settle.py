@@ -68,11 +68,15 @@ class AlertSettler:
     ) -> None:
         """Settle one alert. A concurrent delivery of the same alert (DedupChanged) or a
         conflicting transaction (Contention) restarts it from the alert's current record."""
+        #: incidents this delivery tried to open. A transaction whose answer was lost (a
+        #: client timeout, then botocore's retry fails on the condition it had satisfied)
+        #: looks like someone else's work; finding one of these ids means it was ours.
+        opened: dict[str, Incident] = {}
         for attempt in range(SETTLE_ATTEMPTS):
             extra = raw.transaction_items() if raw else []
             try:
                 if alert.status is AlertStatus.FIRING:
-                    stored = self._firing(alert, previous, extra, now, outcome)
+                    stored = self._firing(alert, previous, extra, now, outcome, opened)
                 else:
                     stored = self._resolved(alert, previous, extra, now, outcome)
             except (DedupChanged, Contention):
@@ -80,6 +84,9 @@ class AlertSettler:
                 previous = self.dedup.get(alert)
                 if _settled(alert, previous):
                     assert previous is not None
+                    if previous.incident_id in opened:
+                        self._opened(opened[previous.incident_id], outcome)
+                        return
                     outcome.duplicates += 1  # the concurrent delivery did it
                     if previous.incident_id:
                         outcome.joined.append(previous.incident_id)
@@ -98,6 +105,7 @@ class AlertSettler:
         extra: list[dict[str, Any]],
         now: datetime,
         outcome: IntakeOutcome,
+        opened: dict[str, Incident],
     ) -> bool:
         service = service_for(alert, self.config)
         windows = [*self.config.maintenance_windows, *self.maintenance.list(cached=True)]
@@ -119,6 +127,9 @@ class AlertSettler:
         for _ in range(GROUP_ATTEMPTS):
             if not try_open:
                 group = self.alerts.get_group(grouping.key)
+            if group and group.incident_id in opened:  # our own transaction had gone through
+                self._opened(opened[group.incident_id], outcome)
+                return True
             if group and (group.window_ends_at is None or now < parse_iso(group.window_ends_at)):
                 current = self.dedup.get(alert)
                 if (
@@ -161,6 +172,7 @@ class AlertSettler:
                 ),
             ]
             window_ends = now + grouping.window if grouping.window else None
+            opened[incident.id] = incident
             try:
                 self.alerts.open_incident(
                     incident,
@@ -175,11 +187,15 @@ class AlertSettler:
             except GroupTaken:
                 try_open = False
                 continue
-            # numbering and recording the execution are the workflow's first step
-            self.incidents.start_response(incident)
-            outcome.created.append(incident.id)
+            self._opened(incident, outcome)
             return True
         raise RuntimeError(f"group {grouping.key} kept changing; the sender should retry")
+
+    def _opened(self, incident: Incident, outcome: IntakeOutcome) -> None:
+        # numbering and recording the execution are the workflow's first step (idempotent:
+        # the execution is named after the incident)
+        self.incidents.start_response(incident)
+        outcome.created.append(incident.id)
 
     def _join(
         self,
