@@ -47,40 +47,32 @@ class StepStore:
     def completed(self, incident_id: str, step: str, data: dict[str, Any]) -> dict[str, Any]:
         """Record a step's success; if it had already succeeded, the first record wins and is
         returned (its time keeps the step's timeline event unique)."""
-        item = {
-            **self._key(incident_id, step),
-            "type": "step",
-            "step": step,
-            "state": "done",
-            "at": iso(utcnow()),
-            **data,
-        }
-        try:
-            self.ddb.put_item(
-                TableName=self.table,
-                Item=ser(item),
-                ConditionExpression="attribute_not_exists(pk) OR #s <> :done",
-                ExpressionAttributeNames={"#s": "state"},
-                ExpressionAttributeValues={":done": ser_value("done")},
-            )
+        item = self._record(incident_id, step, "done", data)
+        if self._put_unless_done(item):
             return item
-        except ClientError as exc:
-            if not is_conditional_failure(exc):
-                raise
         found = self.get(incident_id, step)
         assert found is not None
         return found
 
     def failed(self, incident_id: str, step: str, data: dict[str, Any]) -> dict[str, Any] | None:
         """Record a failure unless the step succeeded meanwhile (then None)."""
-        item = {
+        item = self._record(incident_id, step, "failed", data)
+        return item if self._put_unless_done(item) else None
+
+    def _record(
+        self, incident_id: str, step: str, state: str, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {
             **self._key(incident_id, step),
             "type": "step",
             "step": step,
-            "state": "failed",
+            "state": state,
             "at": iso(utcnow()),
             **data,
         }
+
+    def _put_unless_done(self, item: dict[str, Any]) -> bool:
+        """Write the record unless a success is already recorded (False then)."""
         try:
             self.ddb.put_item(
                 TableName=self.table,
@@ -89,10 +81,10 @@ class StepStore:
                 ExpressionAttributeNames={"#s": "state"},
                 ExpressionAttributeValues={":done": ser_value("done")},
             )
-            return item
+            return True
         except ClientError as exc:
             if is_conditional_failure(exc):
-                return None
+                return False
             raise
 
     def set_links(self, incident_id: str, links: dict[str, str]) -> None:
