@@ -146,8 +146,12 @@ def test_all_alerts_resolved_mitigates_then_a_new_firing_opens_a_new_incident(
     assert second["created"] and second["created"] != [first]
     # one response per incident, and the `resolved` workflow's run for the first
     names = {e["name"] for e in executions(aws)}
-    resolved_run = f"{first}-v{incident['version'] + 1}"  # the resolve made the next version
-    assert names == {first, resolved_run, second["created"][0]}
+    # one response per incident; the first's status changes (mitigated, resolved) ran the
+    # workflows that answer them, as runs named after the version each change made
+    assert {first, second["created"][0]} <= names
+    assert {n for n in names if n.startswith(f"{first}-v")} == {
+        f"{first}-v{v}" for v in range(2, incident["version"] + 2)
+    }
 
 
 def test_an_alert_firing_again_reopens_a_mitigated_incident(http: Http) -> None:

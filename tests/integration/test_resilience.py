@@ -228,7 +228,7 @@ def test_an_incident_whose_creation_answer_was_lost_still_gets_its_response(
 
     monkeypatch.setattr(AlertRepository, "open_incident", applied_then_lost)
     body = http.alert("generic", generic_alert("Lost answer", dedup_key="lost")).body
-    monkeypatch.undo()
+    monkeypatch.setattr(AlertRepository, "open_incident", original)
     assert len(body["created"]) == 1 and body["duplicates"] == 0, body
     wait_for_workflows(60)
     sfn = boto3.client("stepfunctions", region_name="us-east-1")

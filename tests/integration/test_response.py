@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -242,11 +243,12 @@ def test_a_trigger_whose_start_failed_is_started_by_the_sweeper(
     def down(*args: Any) -> str:
         raise RuntimeError("Step Functions unavailable")
 
+    original = StepFunctionsWorkflow.trigger
     monkeypatch.setattr(StepFunctionsWorkflow, "trigger", down)
     assert (
         http.call("PATCH", f"/v1/incidents/{incident_id}", {"severity": "SEV1"}).status_code == 200
     )
-    monkeypatch.undo()
+    monkeypatch.setattr(StepFunctionsWorkflow, "trigger", original)
     c = container()
     (pending,) = c.incident_repo.pending_triggers()
     assert pending["incident_id"] == incident_id
@@ -358,3 +360,138 @@ def test_an_integration_that_keeps_failing_is_recorded_and_the_response_goes_on(
     assert event["data"]["outcome"] == "failed"
     # one attempt: a permanent error is not retried
     assert len(jira.calls("POST", "/rest/api/3/search/jql")) == 1
+
+
+# --- races and partial failures ---------------------------------------------------------------
+
+
+def test_a_later_run_never_stands_in_for_the_incidents_own(
+    http: Http, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The opening run's start failed; an acknowledgement's run must not be recorded as the
+    incident's execution, or the sweeper would never start the response."""
+    from tocsin.adapters.workflow import StepFunctionsWorkflow
+    from tocsin.handlers.container import container
+    from tocsin.services.sweeper import sweep
+
+    def down(self: Any, incident: Any) -> str:
+        raise RuntimeError("Step Functions unavailable")
+
+    original = StepFunctionsWorkflow.start
+    monkeypatch.setattr(StepFunctionsWorkflow, "start", down)
+    resp = http.call("POST", "/v1/incidents", {"title": "Orders lost", "severity": "SEV1"})
+    assert resp.status_code == 500
+    monkeypatch.setattr(StepFunctionsWorkflow, "start", original)
+    (incident,) = http.call("GET", "/v1/incidents").body["items"]
+    patched = http.call("PATCH", f"/v1/incidents/{incident['id']}", {"status": "acknowledged"})
+    assert patched.status_code == 200
+    wait_for_workflows(60)
+    assert http.call("GET", f"/v1/incidents/{incident['id']}").body["execution_arn"] is None
+    c = container()
+    later = c.incidents.clock() + timedelta(minutes=1)
+    c.incidents.clock = lambda: later
+    assert sweep(c.incident_repo, c.incidents, c.config).finalized == [incident["id"]]
+    wait_for_workflows(60)
+    assert steps(http, incident["id"])["create_channel"]["outcome"] == "done"
+
+
+def test_two_runs_never_do_one_step_at_once(http: Http, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tocsin.dal.steps import StepBusy
+    from tocsin.handlers.container import container
+    from tocsin.integrations.local import LocalTicketing
+
+    incident_id = declare(http, "Disk full", "SEV3", "search")  # no bridge yet
+    response = container().response
+    inside = threading.Event()
+    release = threading.Event()
+    calls = []
+    original = LocalTicketing.create_ticket
+
+    def slow(self: Any, *args: Any) -> Any:
+        calls.append(args)
+        inside.set()
+        release.wait(5)
+        return original(self, *args)
+
+    monkeypatch.setattr(LocalTicketing, "find_ticket", lambda self, key: None)
+    monkeypatch.setattr(LocalTicketing, "create_ticket", slow)
+    step = {"type": "start_bridge", "key": "start_bridge", "params": {}}
+    ticket = {"type": "create_ticket", "key": "create_ticket-race", "params": {}}
+    results: list[Any] = []
+    first = threading.Thread(
+        target=lambda: results.append(response.run(incident_id, ticket, "run-a"))
+    )
+    first.start()
+    assert inside.wait(5)
+    with pytest.raises(StepBusy):  # the upgrade's run finds the step taken: it retries later
+        response.run(incident_id, ticket, "run-b")
+    release.set()
+    first.join(5)
+    assert response.run(incident_id, ticket, "run-b") == results[0]  # then it is done
+    assert len(calls) == 1
+    assert response.run(incident_id, step, "run-b")["outcome"] == "done"
+
+
+def test_a_retried_summary_is_not_posted_twice_to_pin_it(
+    http: Http, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tocsin.integrations.local import LocalChat
+    from tocsin.integrations.ports import RetryableIntegrationError
+
+    original = LocalChat.pin
+    failures = iter([True])
+
+    def flaky(self: Any, message: Any) -> None:
+        if next(failures, False):
+            raise RetryableIntegrationError("local", "pins.add -> 429", 429, 0.01)
+        original(self, message)
+
+    monkeypatch.setattr(LocalChat, "pin", flaky)
+    declare(http, "Payments slow", "SEV1")
+    chat = adapters().get("chat")
+    (summary,) = chat.messages(chat.find_channel("inc-1-payments-slow"))
+    assert summary["pinned"] is True
+
+
+def test_a_step_skipped_for_want_of_a_channel_is_done_when_a_later_run_has_one(
+    http: Http, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tocsin.integrations.local import LocalChat
+    from tocsin.integrations.ports import PermanentIntegrationError
+
+    def refused(self: Any, name: str, description: str) -> Any:
+        raise PermanentIntegrationError("local", "conversations.create -> restricted_action")
+
+    original = LocalChat.create_channel
+    monkeypatch.setattr(LocalChat, "create_channel", refused)
+    incident_id = declare(http, "Checkout errors", "SEV2")
+    before = steps(http, incident_id)
+    assert before["create_channel"]["state"] == "failed"
+    assert before["post_summary"]["state"] == "skipped"
+    monkeypatch.setattr(LocalChat, "create_channel", original)
+    http.call("PATCH", f"/v1/incidents/{incident_id}", {"severity": "SEV1"})
+    wait_for_workflows(60)
+    after = steps(http, incident_id)
+    assert after["create_channel"]["outcome"] == "done"
+    assert after["post_summary"]["outcome"] == "done"
+    chat = adapters().get("chat")
+    channel = chat.find_channel("inc-1-checkout-errors")
+    texts = [m["message"].get("title") for m in chat.messages(channel)]
+    assert "INC-1: Checkout errors" in texts
+
+
+def test_network_errors_of_aws_calls_are_retried() -> None:
+    from botocore.exceptions import ReadTimeoutError
+    from tocsin.handlers import workflow
+    from tocsin_local.patches import FakeLambdaContext
+
+    def timeout(event: Any) -> Any:
+        raise ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
+
+    original = workflow.ACTIONS["run_action"]
+    workflow.ACTIONS["run_action"] = timeout
+    try:
+        with pytest.raises(workflow.RetryableError):
+            workflow.handler({"action": "run_action"}, FakeLambdaContext("workflow"))
+    finally:
+        workflow.ACTIONS["run_action"] = original

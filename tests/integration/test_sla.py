@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from tests.helpers import Http
+from tests.helpers import Http, wait_for_workflows
 from tests.integration.test_response import adapters, declare, timeline
 
 
@@ -71,8 +71,16 @@ def test_the_communications_lead_is_reminded_once_per_due_update(http: Http) -> 
         f"/v1/incidents/{incident_id}/updates",
         {"text": "Rolled back the deploy; errors falling.", "posted_by": "carol"},
     )
-    assert resp.status_code == 201, resp.body
-    assert resp.body["delivery"] == {"post_message": "done", "notify_stakeholders": "done"}
+    assert resp.status_code == 202, resp.body
+    assert resp.body["delivery"]["state"] == "started"
+    wait_for_workflows(60)  # the response workflow posts it
+    delivered = [
+        s
+        for s in http.call("GET", f"/v1/incidents/{incident_id}/response").body["steps"]
+        if s["step"].startswith("update:")
+    ]
+    assert sorted(s["action"] for s in delivered) == ["notify_stakeholders", "post_message"]
+    assert all(s["outcome"] == "done" for s in delivered)
     updated = datetime.fromisoformat(resp.body["event"]["at"])
     assert sweep_at(updated + timedelta(minutes=29)).sla.reminded == []
     assert sweep_at(updated + timedelta(minutes=31)).sla.reminded == [incident_id]
@@ -92,12 +100,53 @@ def test_a_stakeholder_update_is_recorded_even_when_chat_fails(
 
     monkeypatch.setattr(LocalChat, "post_message", down)
     resp = http.call("POST", f"/v1/incidents/{incident_id}/updates", {"text": "Investigating"})
-    assert resp.status_code == 201
-    assert resp.body["delivery"]["post_message"] == "failed"
+    assert resp.status_code == 202
+    wait_for_workflows(60)
     kinds = [e["kind"] for e in timeline(http, incident_id)]
     assert "stakeholder_update" in kinds
     body = http.call("GET", f"/v1/incidents/{incident_id}").body
     assert body["last_update_at"] == resp.body["event"]["at"]
+    # retried with backoff, then recorded as failed on the incident's response
+    steps = http.call("GET", f"/v1/incidents/{incident_id}/response").body["steps"]
+    (posted,) = [
+        s for s in steps if s["step"].startswith("update:") and s["action"] == "post_message"
+    ]
+    assert posted["state"] == "failed" and posted["error"] == "RetryableError"
+
+
+def test_an_update_repeated_with_its_idempotency_key_is_recorded_and_posted_once(
+    http: Http, aws: Any
+) -> None:
+    incident_id = declare(http, "Checkout down", "SEV1")
+    headers = {"Idempotency-Key": "upd-1"}
+    body = {"text": "Mitigated by failover"}
+    first = http.call("POST", f"/v1/incidents/{incident_id}/updates", body, headers=headers)
+    again = http.call("POST", f"/v1/incidents/{incident_id}/updates", body, headers=headers)
+    assert first.body["event"] == again.body["event"]
+    wait_for_workflows(60)
+    updates = [e for e in timeline(http, incident_id) if e["kind"] == "stakeholder_update"]
+    assert len(updates) == 1
+    assert chat_texts("inc-1-checkout-down").count("Mitigated by failover") == 1
+
+
+def test_a_reminder_that_fails_for_good_is_recorded_not_retried_every_minute(
+    http: Http, monkeypatch: Any
+) -> None:
+    from tocsin.integrations.local import LocalChat
+    from tocsin.integrations.ports import PermanentIntegrationError
+
+    incident_id = declare(http, "Checkout down", "SEV1")
+    opened = created_at(http, incident_id)
+    calls = []
+
+    def refused(self: Any, channel: Any, message: Any) -> Any:
+        calls.append(message)
+        raise PermanentIntegrationError("local", "chat.postMessage: not_in_channel")
+
+    monkeypatch.setattr(LocalChat, "post_message", refused)
+    sweep_at(opened + timedelta(minutes=31))
+    sweep_at(opened + timedelta(minutes=32))
+    assert len(calls) == 1
 
 
 def test_updates_reject_empty_text_and_unknown_incidents(http: Http) -> None:

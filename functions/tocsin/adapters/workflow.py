@@ -14,7 +14,11 @@ from tocsin.domain.incidents import Incident
 class WorkflowStarter(Protocol):
     def start(self, incident: Incident) -> str: ...
 
-    def trigger(self, incident_id: str, execution: str, triggers: list[str]) -> str: ...
+    def trigger(
+        self, incident_id: str, execution: str, triggers: list[str], at: str | None = None
+    ) -> str: ...
+
+    def deliver_update(self, incident_id: str, event_id: str, text: str) -> str: ...
 
 
 def workflow_input(incident: Incident) -> str:
@@ -43,10 +47,24 @@ class StepFunctionsWorkflow:
     def start(self, incident: Incident) -> str:
         return self._start(incident.id, workflow_input(incident))
 
-    def trigger(self, incident_id: str, execution: str, triggers: list[str]) -> str:
-        """A later run for a change (severity, status): `execution` is `<id>-v<version>`."""
-        body = json.dumps({"incident_id": incident_id, "triggers": triggers}, sort_keys=True)
-        return self._start(execution, body)
+    def trigger(
+        self, incident_id: str, execution: str, triggers: list[str], at: str | None = None
+    ) -> str:
+        """A later run for a change (severity, status): `execution` is `<id>-v<version>`;
+        `at` is when the change happened."""
+        body = {"incident_id": incident_id, "triggers": triggers}
+        if at:
+            body["at"] = at
+        return self._start(execution, json.dumps(body, sort_keys=True))
+
+    def deliver_update(self, incident_id: str, event_id: str, text: str) -> str:
+        """Post a recorded stakeholder update to the channels, after the API has answered."""
+        body = {
+            "incident_id": incident_id,
+            "triggers": [],
+            "update": {"id": event_id, "text": text},
+        }
+        return self._start(f"{incident_id}-u{event_id[-12:]}", json.dumps(body, sort_keys=True))
 
     def _start(self, name: str, body: str) -> str:
         try:

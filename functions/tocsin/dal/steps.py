@@ -7,6 +7,7 @@ kept too (overwritten by a later success), so the API and the timeline can show 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -16,6 +17,13 @@ from tocsin.dal.aws import client
 from tocsin.dal.dynamo import deser, is_conditional_failure, ser, ser_value
 from tocsin.dal.incidents import incident_key, incident_pk
 from tocsin.domain.clock import iso, utcnow
+
+#: how long a run holds a step it claimed (longer than the workflow function's timeout)
+LEASE_SECONDS = 120
+
+
+class StepBusy(Exception):
+    """Another run of the incident is doing this step right now."""
 
 
 class StepStore:
@@ -33,6 +41,7 @@ class StepStore:
         return deser(resp["Item"]) if "Item" in resp else None
 
     def all(self, incident_id: str) -> dict[str, dict[str, Any]]:
+        """The incident's steps (not their parts), by key."""
         resp = self.ddb.query(
             TableName=self.table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :s)",
@@ -42,7 +51,62 @@ class StepStore:
             },
             ConsistentRead=True,
         )
-        return {deser(raw)["step"]: deser(raw) for raw in resp.get("Items", [])}
+        records = (deser(raw) for raw in resp.get("Items", []))
+        # `step#part` records are a step's progress (the summary posted, before the pin)
+        return {r["step"]: r for r in records if "#" not in r["step"]}
+
+    def claim(self, incident_id: str, step: str, owner: str) -> dict[str, Any] | None:
+        """Take the step before doing it. Returns the record if it is done already (nothing
+        to do), None once claimed. A step another run holds (its lease running) raises
+        StepBusy: retry later; the same owner (a retried task) takes it back at once, and a
+        crashed owner's lease runs out after LEASE_SECONDS."""
+        now = int(time.time())
+        item = {
+            **self._key(incident_id, step),
+            "type": "step",
+            "step": step,
+            "state": "running",
+            "owner": owner,
+            "lease_until": now + LEASE_SECONDS,
+            "at": iso(utcnow()),
+        }
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item=ser(item),
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR (#s <> :done AND "
+                    "(#s <> :running OR #o = :owner OR lease_until < :now))"
+                ),
+                ExpressionAttributeNames={"#s": "state", "#o": "owner"},
+                ExpressionAttributeValues={
+                    ":done": ser_value("done"),
+                    ":running": ser_value("running"),
+                    ":owner": ser_value(owner),
+                    ":now": ser_value(now),
+                },
+            )
+            return None
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+        found = self.get(incident_id, step)
+        if found and found.get("state") == "done":
+            return found
+        holder = (found or {}).get("owner", "another run")
+        raise StepBusy(f"step {step} is being done by {holder}; retry shortly")
+
+    def finished(
+        self, incident_id: str, step: str, data: dict[str, Any], skipped: bool = False
+    ) -> dict[str, Any]:
+        """Record a step's result. A skipped step (what it needed did not exist) is not done:
+        a later run does it when it can. The first success recorded wins."""
+        if not skipped:
+            return self.completed(incident_id, step, data)
+        item = self._record(incident_id, step, "skipped", data)
+        if self._put_unless_done(item):
+            return item
+        return self.get(incident_id, step) or item
 
     def completed(self, incident_id: str, step: str, data: dict[str, Any]) -> dict[str, Any]:
         """Record a step's success; if it had already succeeded, the first record wins and is
@@ -55,8 +119,16 @@ class StepStore:
         return found
 
     def failed(self, incident_id: str, step: str, data: dict[str, Any]) -> dict[str, Any] | None:
-        """Record a failure unless the step succeeded meanwhile (then None)."""
+        """Record a failure unless the step succeeded meanwhile (then None). Recording the
+        same failure again keeps its first time (one timeline event)."""
         item = self._record(incident_id, step, "failed", data)
+        earlier = self.get(incident_id, step)
+        if (
+            earlier
+            and earlier.get("state") == "failed"
+            and earlier.get("error") == data.get("error")
+        ):
+            item["at"] = earlier["at"]
         return item if self._put_unless_done(item) else None
 
     def _record(

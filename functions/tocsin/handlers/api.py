@@ -175,11 +175,18 @@ class StakeholderUpdateRequest(BaseModel):
     tags=["incidents"],
 )
 def post_update(
-    id: str, request: Annotated[StakeholderUpdateRequest, Body()]
+    id: str,
+    request: Annotated[StakeholderUpdateRequest, Body()],
+    idempotency_key: Annotated[str | None, Header(alias="idempotency-key", max_length=128)] = None,
 ) -> Response[dict[str, Any]]:
+    """Recorded at once (the update cadence restarts from it); posted to the channels by the
+    response workflow right after (`delivery`; outcomes in GET /v1/incidents/{id}/response).
+    Repeating a request with the same Idempotency-Key returns the first update."""
     require_token(router, API_TOKEN)
-    result = container().response.stakeholder_update(id, request.text, user(request.posted_by))
-    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=result)
+    result = container().response.stakeholder_update(
+        id, request.text, user(request.posted_by), idempotency_key
+    )
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=result)
 
 
 @router.get(

@@ -110,6 +110,7 @@ class Container:
             self.steps,
             Adapters(self.adapters.get),
             self.incidents.clock,
+            deliver=self.incidents.workflow.deliver_update,
         )
 
     @cached_property

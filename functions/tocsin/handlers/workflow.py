@@ -14,8 +14,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from tocsin.dal.steps import StepBusy
 from tocsin.domain.timeline import Actor, TimelineEvent, TimelineKind
 from tocsin.handlers.container import container
 from tocsin.integrations.ports import RetryableIntegrationError
@@ -45,12 +46,16 @@ def register_incident(event: dict[str, Any]) -> dict[str, Any]:
     Idempotent: a retried step or a redriven execution changes nothing the second time."""
     incident_id = event["incident_id"]
     c = container()
-    incident = c.incidents.register(incident_id, event["execution_id"])
+    # only the incident's own execution (named after it) is recorded on it: a later run (a
+    # change's) must not stand in for it, or the sweeper would never start the first one
+    own = event.get("execution_name", incident_id) == incident_id
+    incident = c.incidents.register(incident_id, event["execution_id"] if own else None)
     c.incident_repo.append_timeline(
         TimelineEvent(
-            id=f"workflow-started-{incident_id}",  # deterministic: recorded once
+            # deterministic: recorded once per execution
+            id=f"workflow-started-{event.get('execution_name', incident_id)}",
             incident_id=incident_id,
-            at=incident.created_at,
+            at=incident.created_at if own else incident.updated_at,
             kind=TimelineKind.WORKFLOW_STARTED,
             actor=ACTOR,
             data={"execution": event["execution_id"], "number": incident.number},
@@ -66,7 +71,7 @@ def record_step_failure(event: dict[str, Any]) -> dict[str, Any]:
     incident = repo.get(incident_id)
     repo.append_timeline(
         TimelineEvent(
-            id=f"step-failed-{event['step']}-{incident_id}",
+            id=f"step-failed-{event['step']}-{event.get('execution', incident_id)}",
             incident_id=incident_id,
             at=incident.created_at,
             kind=TimelineKind.WORKFLOW_STEP,
@@ -84,18 +89,23 @@ def record_step_failure(event: dict[str, Any]) -> dict[str, Any]:
 
 def plan_response(event: dict[str, Any]) -> dict[str, Any]:
     """Which actions the matching workflows select, in stages (recorded on the timeline)."""
-    started = event.get("started_at")
+    run_input = event.get("input") or {}
+    # when the trigger happened: the change's time if the input says it, else the start
+    at = run_input.get("at") or event.get("started_at")
     plan = container().response.plan(
         event["incident_id"],
-        event["triggers"],
+        run_input.get("triggers") or [],
         event["execution"],
-        datetime.fromisoformat(started) if started else None,
+        datetime.fromisoformat(at) if at else None,
+        update=run_input.get("update"),
     )
     return plan.as_dict()
 
 
 def run_action(event: dict[str, Any]) -> dict[str, Any]:
-    return container().response.run(event["incident_id"], event["step"])
+    return container().response.run(
+        event["incident_id"], event["step"], owner=event.get("execution", "")
+    )
 
 
 def record_action_failure(event: dict[str, Any]) -> dict[str, Any]:
@@ -133,6 +143,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if exc.response.get("Error", {}).get("Code") in RETRYABLE_AWS_ERRORS:
             raise RetryableError(str(exc)) from exc
         raise
+    except BotoCoreError as exc:  # timeouts, connection errors: a moment later it works
+        raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
+    except StepBusy as exc:  # another run of the incident is doing it; then it is done
+        raise RetryableError(str(exc)) from exc
     except RetryableIntegrationError as exc:
         logger.warning("integration call will be retried", extra={"error": str(exc)})
         if exc.retry_after:

@@ -36,8 +36,8 @@ PROVIDERS: dict[str, dict[str, str]] = {
     },
 }
 
-#: modules holding several providers name them in a PROVIDERS mapping: provider -> attribute
-#: prefix (e.g. teams.py: "teams_webhook" -> WEBHOOK_Options / build_webhook)
+#: modules holding several providers list them in an ADAPTERS dict: provider ->
+#: {"Options", "SECRET_KEYS", "build"} (teams.py: "teams" and "teams_webhook"; local.py: per port)
 
 
 class Provider:

@@ -10,7 +10,7 @@ from datetime import datetime
 from tocsin.adapters.workflow import WorkflowStarter
 from tocsin.dal.alerts import AlertRepository
 from tocsin.dal.incidents import IncidentRepository
-from tocsin.domain.clock import utcnow
+from tocsin.domain.clock import iso, utcnow
 from tocsin.domain.config import TocsinConfig
 from tocsin.domain.errors import InvalidTransitionError, VersionConflictError
 from tocsin.domain.ids import new_incident_id
@@ -116,10 +116,11 @@ class IncidentService:
         execution (so opening an incident from an alert costs one request less)."""
         self.workflow.start(incident)
 
-    def register(self, incident_id: str, execution_arn: str) -> Incident:
-        """The workflow's first step: number the incident (once) and record its execution."""
+    def register(self, incident_id: str, execution_arn: str | None) -> Incident:
+        """The workflow's first step: number the incident (once) and record its execution
+        (None: a later run, which is not the incident's own)."""
         incident = self._numbered(self.incidents.get(incident_id))
-        if not incident.execution_arn:
+        if execution_arn and not incident.execution_arn:
             incident = self._set_once(incident, "execution_arn", execution_arn)
         return incident
 
@@ -204,7 +205,7 @@ class IncidentService:
             self.release(saved)
         if triggers:
             try:
-                self.run_trigger(incident.id, execution, triggers)
+                self.run_trigger(incident.id, execution, triggers, iso(now))
             except Exception:  # the change stands; the sweeper starts the run from the marker
                 log.warning("could not start %s now; the sweeper will", execution, exc_info=True)
         return saved
@@ -218,10 +219,12 @@ class IncidentService:
             return [t.value for t in found]
         return []
 
-    def run_trigger(self, incident_id: str, execution: str, triggers: list[str]) -> None:
+    def run_trigger(
+        self, incident_id: str, execution: str, triggers: list[str], at: str | None = None
+    ) -> None:
         """Start the response workflow for a change; deterministic name, so a repeat (the
         sweeper retrying a start that failed) is a no-op. Clears the pending marker."""
-        self.workflow.trigger(incident_id, execution, triggers)
+        self.workflow.trigger(incident_id, execution, triggers, at)
         self.incidents.trigger_done(incident_id, execution)
 
     def change_with_retry(

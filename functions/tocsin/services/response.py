@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from tocsin.dal.alerts import AlertRepository
@@ -42,6 +43,7 @@ from tocsin.integrations.ports import (
     ConferencingPort,
     Link,
     MessageRef,
+    PermanentIntegrationError,
     TicketingPort,
     TicketRef,
 )
@@ -265,14 +267,17 @@ class ResponseSteps:
         steps: StepStore,
         adapters: Adapters,
         clock: Callable[[], datetime] = utcnow,
+        deliver: Callable[[str, str, str], str] | None = None,
     ) -> None:
+        #: starts the workflow run that posts a stakeholder update (incident, event id, text)
+        self.deliver = deliver or (lambda *args: "")
         self.config = config
         self.incidents = incidents
         self.alerts = alerts
         self.steps = steps
         self.adapters = adapters
         self.clock = clock
-        self._run: dict[ActionType, Callable[[Incident, dict[str, Any]], StepResult]] = {
+        self._run: dict[ActionType, Callable[[Incident, str, dict[str, Any]], StepResult]] = {
             A.CREATE_CHANNEL: self._create_channel,
             A.INVITE: self._invite,
             A.POST_SUMMARY: self._post_summary,
@@ -292,13 +297,18 @@ class ResponseSteps:
         triggers: Iterable[str],
         execution: str,
         started_at: datetime | None = None,
+        update: dict[str, Any] | None = None,
     ) -> Plan:
-        """`started_at` (the execution's start) is when the trigger happened: business hours
-        are judged then, and a retried plan step records the same timeline event."""
+        """`started_at` is when the trigger happened: business hours are judged then, and a
+        retried plan step records the same timeline event. `update`: deliver a stakeholder
+        update instead of planning from the workflows."""
         incident = self.incidents.get(incident_id)
         at = started_at or self.clock()
         context = TriggerContext(tuple(Trigger(t) for t in triggers), at)
-        plan = plan_response(self.config, incident, context, execution)
+        if update:
+            plan = self.update_plan(update)
+        else:
+            plan = plan_response(self.config, incident, context, execution)
         self._timeline(
             incident_id,
             f"plan-{execution}",
@@ -312,24 +322,28 @@ class ResponseSteps:
         )
         return plan
 
-    def run(self, incident_id: str, action: dict[str, Any]) -> dict[str, Any]:
-        """Do one planned action once. Vendor errors propagate (the state machine retries the
-        retryable ones and records the others through `record_failure`)."""
+    def run(self, incident_id: str, action: dict[str, Any], owner: str = "") -> dict[str, Any]:
+        """Do one planned action once. `owner` (the execution) claims the step first, so two
+        runs of one incident (the opening's and an upgrade's) never both call the vendor.
+        Vendor errors propagate (the state machine retries the retryable ones and records
+        the others through `record_failure`)."""
         key = action["key"]
-        done = self.steps.get(incident_id, key)
-        if done and done.get("state") == "done":
-            self._record_event(incident_id, done)  # the event may be what was lost
+        done = self.steps.claim(incident_id, key, owner or key)
+        if done is not None:  # done before: repeat only the bookkeeping that may have been lost
+            self.steps.set_links(incident_id, done.get("links") or {})
+            self._record_event(incident_id, done)
             return _public(done)
         incident = self.incidents.get(incident_id)
         kind = ActionType(action["type"])
         try:
-            result = self._run[kind](incident, action.get("params") or {})
+            result = self._run[kind](incident, key, action.get("params") or {})
         except StepSkipped as skipped:
             result = StepResult(provider="-", detail={"reason": str(skipped)}, outcome="skipped")
-        record = self.steps.completed(
+        record = self.steps.finished(
             incident_id,
             key,
-            {
+            skipped=result.outcome == "skipped",
+            data={
                 "action": kind.value,
                 "outcome": result.outcome,
                 "provider": result.provider,
@@ -341,11 +355,24 @@ class ResponseSteps:
         self._record_event(incident_id, record)
         return _public(record)
 
-    def stakeholder_update(self, incident_id: str, text: str, actor: Actor) -> dict[str, Any]:
-        """A stakeholder update: recorded first (it restarts the update cadence), then posted
-        to the incident channel and the stakeholder channels. A chat failure is reported in
-        the result and on the timeline; the update itself is never lost."""
-        incident = self.incidents.get(incident_id)
+    def _progress(self, incident_id: str, key: str, part: str, call: Callable[[], Any]) -> Any:
+        """One vendor call of a multi-call step, done once: a retried step skips the calls
+        that already went through (the summary is not posted again to pin it)."""
+        sub = f"{key}#{part}"
+        found = self.steps.get(incident_id, sub)
+        if found and found.get("state") == "done":
+            return found.get("result")
+        result = call()
+        self.steps.completed(incident_id, sub, {"result": result})
+        return result
+
+    def stakeholder_update(
+        self, incident_id: str, text: str, actor: Actor, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Record a stakeholder update (it restarts the update cadence) and have the response
+        workflow post it to the incident and stakeholder channels after the request has been
+        answered. The same idempotency key returns the first request's update."""
+        self.incidents.get(incident_id)  # 404 for an unknown incident
         event = TimelineEvent(
             incident_id=incident_id,
             at=self.clock(),
@@ -353,20 +380,28 @@ class ResponseSteps:
             actor=actor,
             data={"text": text},
         )
+        if idempotency_key:
+            digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
+            first = self.steps.completed(
+                incident_id, f"update-request:{digest}", {"event": event.model_dump(mode="json")}
+            )
+            event = TimelineEvent.model_validate(first["event"])
         self.incidents.record_update(event)
-        delivery: dict[str, Any] = {}
-        literal = text.replace("{", "{{").replace("}", "}}")  # the text is not a template
-        for kind, params in (
-            (A.POST_MESSAGE, {"text": literal}),
-            (A.NOTIFY_STAKEHOLDERS, {"text": literal}),
-        ):
-            step = {"type": kind.value, "key": f"update:{event.id}:{kind}", "params": params}
-            try:
-                delivery[kind.value] = self.run(incident.id, step).get("outcome")
-            except Exception as exc:  # the update is recorded; say what did not go out
-                self.record_failure(incident.id, step, type(exc).__name__, str(exc))
-                delivery[kind.value] = "failed"
+        try:
+            execution = self.deliver(incident_id, event.id, str(event.data["text"]))
+            delivery = {"state": "started", "execution": execution}
+        except Exception as exc:  # recorded; the caller may repeat with the same key
+            delivery = {"state": "not started", "error": f"{type(exc).__name__}: {exc}"[:300]}
         return {"event": event.model_dump(mode="json"), "delivery": delivery}
+
+    def update_plan(self, update: dict[str, Any]) -> Plan:
+        """Delivering a stakeholder update: the incident channel and the stakeholders."""
+        text = str(update["text"]).replace("{", "{{").replace("}", "}}")  # not a template
+        actions = [
+            {"type": kind.value, "key": f"update:{update['id']}:{kind}", "params": {"text": text}}
+            for kind in (A.POST_MESSAGE, A.NOTIFY_STAKEHOLDERS)
+        ]
+        return Plan(workflows=["stakeholder-update"], stages=[actions])
 
     def record_failure(
         self, incident_id: str, action: dict[str, Any], error: str, cause: str
@@ -383,7 +418,11 @@ class ResponseSteps:
             },
         )
         if record is None:  # it succeeded after all
-            return {"outcome": "done"}
+            done = self.steps.get(incident_id, key) or {}
+            self.steps.set_links(incident_id, done.get("links") or {})
+            if done:
+                self._record_event(incident_id, done)
+            return _public(done) or {"outcome": "done"}
         self._record_event(incident_id, record)
         return _public(record)
 
@@ -439,7 +478,7 @@ class ResponseSteps:
         return " · ".join(parts) + f" — {incident.title}"
 
     # --- actions --------------------------------------------------------------------------------
-    def _create_channel(self, incident: Incident, params: dict[str, Any]) -> StepResult:
+    def _create_channel(self, incident: Incident, key: str, params: dict[str, Any]) -> StepResult:
         p = CreateChannelParams.model_validate(params)
         chat = self.adapters.chat
         name = channel_name(p.prefix, incident.number, incident.title, incident.id)
@@ -451,7 +490,7 @@ class ResponseSteps:
             {"channel": channel.url or f"#{channel.name}"},
         )
 
-    def _invite(self, incident: Incident, params: dict[str, Any]) -> StepResult:
+    def _invite(self, incident: Incident, key: str, params: dict[str, Any]) -> StepResult:
         p = InviteParams.model_validate(params)
         channel = self._channel(incident)
         people: list[str] = list(p.people)
@@ -522,23 +561,28 @@ class ResponseSteps:
             context=tuple(context),
         )
 
-    def _post_summary(self, incident: Incident, params: dict[str, Any]) -> StepResult:
+    def _post_summary(self, incident: Incident, key: str, params: dict[str, Any]) -> StepResult:
         p = PostSummaryParams.model_validate(params)
         channel = self._channel(incident)
         chat = self.adapters.chat
-        message = chat.post_message(channel, self.summary_message(incident))
+        posted = self._progress(
+            incident.id,
+            key,
+            "post",
+            lambda: asdict(chat.post_message(channel, self.summary_message(incident))),
+        )
         if p.pin:
-            chat.pin(message)
-        return StepResult(chat.provider, {"ref": asdict(message), "pinned": p.pin})
+            chat.pin(MessageRef(**posted))  # pinning twice is harmless
+        return StepResult(chat.provider, {"ref": posted, "pinned": p.pin})
 
-    def _start_bridge(self, incident: Incident, params: dict[str, Any]) -> StepResult:
+    def _start_bridge(self, incident: Incident, key: str, params: dict[str, Any]) -> StepResult:
         conf = self.adapters.conferencing
         bridge = conf.find_bridge(incident.id) or conf.create_bridge(
             incident.id, f"{incident.ref}: {incident.title}"[:200]
         )
         return StepResult(conf.provider, {"ref": asdict(bridge)}, {"bridge": bridge.join_url})
 
-    def _create_ticket(self, incident: Incident, params: dict[str, Any]) -> StepResult:
+    def _create_ticket(self, incident: Incident, key: str, params: dict[str, Any]) -> StepResult:
         tickets = self.adapters.ticketing
         ticket = tickets.find_ticket(incident.id)
         if ticket is None:
@@ -561,7 +605,7 @@ class ResponseSteps:
             )
         return StepResult(tickets.provider, {"ref": asdict(ticket)}, {"ticket": ticket.url})
 
-    def _link_resources(self, incident: Incident, params: dict[str, Any]) -> StepResult:
+    def _link_resources(self, incident: Incident, key: str, params: dict[str, Any]) -> StepResult:
         """The ticket links to the channel and the bridge; the channel to the ticket and the
         bridge. Each adapter's add_link is idempotent on the URL."""
         channel_ref = self._resource(incident.id, A.CREATE_CHANNEL)
@@ -598,7 +642,9 @@ class ResponseSteps:
             raise StepSkipped("nothing to link")
         return StepResult("-", {"linked": done})
 
-    def _notify_stakeholders(self, incident: Incident, params: dict[str, Any]) -> StepResult:
+    def _notify_stakeholders(
+        self, incident: Incident, key: str, params: dict[str, Any]
+    ) -> StepResult:
         p = NotifyStakeholdersParams.model_validate(params)
         targets: list[str] = list(p.channels)
         for group_name in self.config.level(incident.severity).stakeholders:
@@ -632,18 +678,30 @@ class ResponseSteps:
         )
         posted: list[str] = []
         missing: list[str] = []
-        for target in targets:
-            channel = chat.find_channel(target.lstrip("#"))
+        failed: dict[str, str] = {}
+
+        def post_to(name: str) -> bool:
+            channel = chat.find_channel(name)
             if channel is None:
-                missing.append(target)
-                continue
+                return False
             chat.post_message(channel, message)
-            posted.append(target)
+            return True
+
+        for target in targets:
+            name = target.lstrip("#")
+            try:  # each channel once, even when the step is retried for a later one
+                found = self._progress(incident.id, key, f"to:{name}", partial(post_to, name))
+            except PermanentIntegrationError as exc:  # this channel only; the others go on
+                failed[target] = exc.message[:200]
+                continue
+            (posted if found else missing).append(target)
+        if not posted and failed:
+            raise PermanentIntegrationError(chat.provider, f"no stakeholder channel told: {failed}")
         if not posted:
             raise StepSkipped(f"stakeholder channels not found: {', '.join(missing)}")
-        return StepResult(chat.provider, {"posted": posted, "not_found": missing})
+        return StepResult(chat.provider, {"posted": posted, "not_found": missing, "failed": failed})
 
-    def _post_message(self, incident: Incident, params: dict[str, Any]) -> StepResult:
+    def _post_message(self, incident: Incident, key: str, params: dict[str, Any]) -> StepResult:
         p = MessageParams.model_validate(params)
         channel = self._channel(incident)
         chat = self.adapters.chat
@@ -651,7 +709,7 @@ class ResponseSteps:
         ref: MessageRef = chat.post_message(channel, ChatMessage(text=text, body=text))
         return StepResult(chat.provider, {"ref": asdict(ref)})
 
-    def _update_channel(self, incident: Incident, params: dict[str, Any]) -> StepResult:
+    def _update_channel(self, incident: Incident, key: str, params: dict[str, Any]) -> StepResult:
         """After a severity or status change: the topic shows the new state, and a line in
         the channel says what changed."""
         channel = self._channel(incident)
@@ -661,7 +719,7 @@ class ResponseSteps:
         ref = chat.post_message(channel, ChatMessage(text=text, body=text))
         return StepResult(chat.provider, {"ref": asdict(ref), "topic": self._topic(incident)})
 
-    def _comment_ticket(self, incident: Incident, params: dict[str, Any]) -> StepResult:
+    def _comment_ticket(self, incident: Incident, key: str, params: dict[str, Any]) -> StepResult:
         p = MessageParams.model_validate(params)
         ticket_ref = self._resource(incident.id, A.CREATE_TICKET)
         if not ticket_ref:

@@ -19,6 +19,7 @@ from tocsin.domain.clock import iso
 from tocsin.domain.config import TocsinConfig
 from tocsin.domain.incidents import Incident, IncidentStatus
 from tocsin.domain.timeline import Actor, TimelineEvent, TimelineKind
+from tocsin.integrations.ports import PermanentIntegrationError
 from tocsin.services.response import ResponseSteps, format_duration
 
 ACTOR = Actor.system("sla")
@@ -111,7 +112,8 @@ class SlaEnforcer:
     def _remind(self, incident: Incident, due: datetime, now: datetime, report: SlaReport) -> None:
         """Once per due time: the step record keyed by it makes repeats no-ops."""
         key = f"sla-reminder:{iso(due)}"
-        if self.response.steps.get(incident.id, key):
+        found = self.response.steps.get(incident.id, key)
+        if found and found.get("state") != "running":  # sent, skipped or failed for good
             return
         cadence = self.config.level(incident.severity).sla.update_every or timedelta()
         last = incident.last_update_at
@@ -125,10 +127,11 @@ class SlaEnforcer:
             f"({incident.severity} cadence: every {format_duration(cadence.total_seconds())}; "
             f"{since}). Post it with the API (POST /v1/incidents/{{id}}/updates) or from chat."
         )
-        outcome = self.response.run(
-            incident.id,
-            {"type": "post_message", "key": key, "params": {"text": text}},
-        )
+        step = {"type": "post_message", "key": key, "params": {"text": text}}
+        try:
+            outcome = self.response.run(incident.id, step, owner="sla")
+        except PermanentIntegrationError as exc:  # e.g. not_in_channel: recorded, not retried
+            outcome = self.response.record_failure(incident.id, step, type(exc).__name__, str(exc))
         self.incidents.append_timeline(
             TimelineEvent(
                 id="sla-reminder",

@@ -110,7 +110,8 @@ def sweep(
 def _trigger(service: IncidentService, pending: dict[str, object], report: SweepReport) -> None:
     execution = str(pending["sk"])
     triggers = [str(t) for t in pending["triggers"]]  # type: ignore[attr-defined]
-    service.run_trigger(str(pending["incident_id"]), execution, triggers)
+    at = str(pending["created_at"])  # when the change happened (business hours are judged then)
+    service.run_trigger(str(pending["incident_id"]), execution, triggers, at)
     report.triggered.append(execution)
 
 
