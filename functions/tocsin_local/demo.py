@@ -196,7 +196,14 @@ def _scenario(local: Any) -> int:
         f"/v1/incidents/{declared['id']}/updates",
         json={"text": "Refund worker restarted; the backlog is draining.", "posted_by": "carol"},
     )
-    _say(f"  Stakeholder update posted by carol: {update['delivery']}")
+    local.wait_for_executions(timeout=60)
+    steps = client.request("GET", f"/v1/incidents/{declared['id']}/response")["steps"]
+    delivered = [
+        f"{s['action']} {s['outcome']}"
+        for s in steps
+        if s["step"].startswith(f"update:{update['event']['id']}")
+    ]
+    _say(f"  carol posts a stakeholder update: recorded, then {', '.join(delivered)}")
     time.sleep(0.5)
     _report(client, demo)
     return 0

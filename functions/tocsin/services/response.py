@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -547,8 +548,11 @@ class ResponseSteps:
             ("Alerts", f"{incident.firing_count} firing of {incident.alert_count}"),
             ("Opened", incident.created_at.strftime("%Y-%m-%d %H:%M UTC")),
         ]
-        firing = [a["title"] for a in alerts if a.get("status") == "firing"][:5]
-        context = [f"Alert: {title}" for title in firing]
+        firing = Counter(a["title"] for a in alerts if a.get("status") == "firing")
+        context = [
+            f"Alert: {title}" + (f" ({count} alerts)" if count > 1 else "")
+            for title, count in firing.most_common(5)
+        ]
         context += [f"Suggested runbook: {url}" for url in runbooks[:3]]
         rank = self.config.severity_rank(incident.severity)
         return ChatMessage(
