@@ -196,6 +196,29 @@ def incidents_show(ctx: click.Context, incident_id: str) -> None:
         click.echo(
             f"{event['at']}  {event['kind']:<18} {event['actor']['kind']}:{event['actor']['id']}"
         )
+    response = _call(client.request, "GET", f"/v1/incidents/{incident_id}/response")
+    click.echo("\nResponse steps:")
+    for step in response["steps"]:
+        why = step.get("error") or (step.get("detail") or {}).get("reason") or ""
+        click.echo(
+            f"  {step['step']:<48} {step['state']:<8} {step.get('provider', '')} {why}".rstrip()
+        )
+    due = ", ".join(f"{k} {v}" for k, v in response["sla"]["due"].items())
+    click.echo(f"SLA due: {due or '-'}; missed: {', '.join(response['sla']['missed']) or 'none'}")
+
+
+@incidents.command("update")
+@click.argument("incident_id")
+@click.argument("text")
+@click.option("--by", "posted_by", default=None, help="who posts it (on the timeline)")
+@click.pass_context
+def incidents_update(
+    ctx: click.Context, incident_id: str, text: str, posted_by: str | None
+) -> None:
+    """Post a stakeholder update (incident channel and stakeholder channels)."""
+    body = {"text": text, "posted_by": posted_by}
+    result = _call(_client(ctx).request, "POST", f"/v1/incidents/{incident_id}/updates", json=body)
+    click.echo(f"recorded at {result['event']['at']}; delivery {result['delivery']['state']}")
 
 
 # --- quarantine -----------------------------------------------------------------------------------

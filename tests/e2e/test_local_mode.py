@@ -205,6 +205,14 @@ def test_resolve_then_quiet_period_auto_resolves(local: dict[str, Any]) -> None:
 
 def test_cli_talks_to_the_running_local_mode(local: dict[str, Any]) -> None:
     api(local, "POST", "/v1/alerts/generic", data=b"{broken")
+    declared = api(local, "POST", "/v1/incidents", json={"title": "CLI check", "severity": "SEV1"})
+    incident_id = declared.json()["id"]
+    wait_for(
+        lambda: any(
+            s["step"] == "post_summary"
+            for s in api(local, "GET", f"/v1/incidents/{incident_id}/response").json()["steps"]
+        )
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("TOCSIN_URL", "TOCSIN_TOKEN")}
     run = [sys.executable, "-m", "tocsin_local.cli"]
     listed = subprocess.run(
@@ -215,7 +223,18 @@ def test_cli_talks_to_the_running_local_mode(local: dict[str, Any]) -> None:
     incidents = subprocess.run(
         [*run, "incidents", "list"], cwd=local["workdir"], env=env, capture_output=True, text=True
     )
-    assert incidents.returncode == 0 and "INC-1" in incidents.stdout
+    assert incidents.returncode == 0 and "CLI check" in incidents.stdout
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*run, *args], cwd=local["workdir"], env=env, capture_output=True, text=True
+        )
+
+    posted = cli("incidents", "update", incident_id, "Rolled back", "--by", "carol")
+    assert posted.returncode == 0 and "delivery started" in posted.stdout, posted.stderr
+    shown = cli("incidents", "show", incident_id)
+    assert shown.returncode == 0 and "stakeholder_update" in shown.stdout
+    assert "Response steps:" in shown.stdout and "create_channel" in shown.stdout
 
 
 def test_unknown_route_is_a_json_404(local: dict[str, Any]) -> None:
