@@ -22,23 +22,20 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tocsin.domain.clock import utcnow
-from tocsin.integrations.http import USER_AGENT, JsonHttp, Response, retry_after_seconds
+from tocsin.integrations.http import JsonHttp, Response, oauth_error_text, retry_after_seconds
+from tocsin.integrations.oauth import OAuthSession, TokenCache, scrubbed, split_url, token_answer
 from tocsin.integrations.ports import (
     BridgeRef,
-    IntegrationError,
     PermanentIntegrationError,
     RetryableIntegrationError,
 )
@@ -113,10 +110,13 @@ def _error_text(body: Any) -> str:
         if reasons:
             text += f" ({', '.join(reasons)})"
         return text[:300]
-    if isinstance(error, str):  # OAuth endpoint: {"error": ..., "error_description": ...}
-        description = body.get("error_description") if isinstance(body, dict) else None
-        return f"{error}: {description}"[:300] if description else error[:300]
+    if isinstance(error, str):  # OAuth style: {"error": ..., "error_description": ...}
+        return oauth_error_text(body)
     return str(body)[:300]
+
+
+def _failure(method: str, path: str, resp: Response) -> str:
+    return f"{method} {path} -> {resp.status}: {_error_text(resp.body)}"
 
 
 def meet_link(event: Mapping[str, Any]) -> str | None:
@@ -196,43 +196,17 @@ class GoogleMeetConferencing:
         self._secrets: tuple[str, ...] = tuple(
             s for s in (client_id, client_secret, refresh_token) if s
         )
-        self._http = JsonHttp(
-            PROVIDER,
-            options.base_url,
-            auth=lambda: {"Authorization": f"Bearer {self._access_token()}"},
-            timeout=timeout,
-        )
-        self._token: str | None = None
-        self._expires_at = 0.0
+        token_origin, self._token_path = split_url(options.token_url)
+        self._oauth = JsonHttp(PROVIDER, token_origin, timeout=timeout)
+        self._tokens = TokenCache(self._fetch_token, lambda: self.clock(), TOKEN_MARGIN)
+        self._api = OAuthSession(PROVIDER, options.base_url, self._tokens, _failure, timeout)
         self._events = "/calendars/" + urllib.parse.quote(options.calendar_id, safe="") + "/events"
 
     # --- auth ---------------------------------------------------------------------------------
-    def _token_valid(self) -> bool:
-        return self._token is not None and self.clock() < self._expires_at
-
-    def _access_token(self) -> str:
-        if self._token_valid():
-            assert self._token is not None
-            return self._token
-        body = _post_form(
-            self.options.token_url,
-            {
-                "grant_type": "refresh_token",
-                **self._client,
-                "refresh_token": self._refresh_token,
-            },
-            self.timeout,
-        )
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
-            raise PermanentIntegrationError(PROVIDER, "POST token: answer without access_token")
-        try:
-            lifetime = float(body.get("expires_in") or 3600)
-        except (TypeError, ValueError):
-            lifetime = 3600.0
-        self._token = token
-        self._expires_at = self.clock() + max(0.0, lifetime - TOKEN_MARGIN)
-        return token
+    def _fetch_token(self) -> tuple[str, float]:
+        form = {"grant_type": "refresh_token", **self._client, "refresh_token": self._refresh_token}
+        resp = self._oauth.post(self._token_path, form=form)
+        return token_answer(PROVIDER, resp.body, "POST token: answer without access_token")
 
     def _call(
         self,
@@ -244,45 +218,19 @@ class GoogleMeetConferencing:
     ) -> Response:
         """One API call. 401 with a cached token: new token, once more. 403 rate limits are
         retryable (Calendar answers rate limits with 403 as well as 429)."""
-        cached = self._token_valid()
-        statuses = (401, 403, *ok)
-        resp = self._http.request(method, path, body, query=query, ok=statuses)
-        if resp.status == 401 and cached:
-            self._token = None
-            resp = self._http.request(method, path, body, query=query, ok=statuses)
-        where = f"{method} {path}"
-        if resp.status == 401:
-            self._token = None
-            raise PermanentIntegrationError(
-                PROVIDER, f"{where} -> 401: {_error_text(resp.body)}", 401
-            )
+        resp = self._api.request(method, path, body, query=query, ok=(403, *ok))
         if resp.status == 403 and 403 not in ok:
-            message = f"{where} -> 403: {_error_text(resp.body)}"
+            message = _failure(method, path, resp)
             if RATE_LIMIT_REASONS & set(_reasons(resp.body)):
                 raise RetryableIntegrationError(
-                    PROVIDER, message, 403, retry_after_seconds(_header(resp, "Retry-After"))
+                    PROVIDER, message, 403, retry_after_seconds(resp.header("Retry-After"))
                 )
             raise PermanentIntegrationError(PROVIDER, message, 403)
         return resp
 
-    @contextmanager
-    def _scrubbed(self) -> Iterator[None]:
+    def _scrubbed(self) -> AbstractContextManager[None]:
         """No secret or token in an error message, whatever the vendor echoed."""
-        try:
-            yield
-        except IntegrationError as exc:
-            message = exc.message
-            for secret in (*self._secrets, self._token or ""):
-                if not secret:
-                    continue
-                message = message.replace(secret, "***")
-            if message == exc.message:
-                raise
-            if isinstance(exc, RetryableIntegrationError):
-                raise RetryableIntegrationError(
-                    PROVIDER, message, exc.status, exc.retry_after
-                ) from None
-            raise type(exc)(PROVIDER, message, exc.status) from None
+        return scrubbed(PROVIDER, lambda: (*self._secrets, self._tokens.current or ""))
 
     # --- port ---------------------------------------------------------------------------------
     def find_bridge(self, key: str) -> BridgeRef | None:
@@ -369,61 +317,6 @@ class GoogleMeetConferencing:
                 "is Google Meet enabled for this account?",
             )
         raise PermanentIntegrationError(PROVIDER, f"event {eid} has no Google Meet conference")
-
-
-def _header(resp: Response, name: str) -> str | None:
-    for key, value in resp.headers.items():
-        if key.lower() == name.lower():
-            return value
-    return None
-
-
-def _post_form(url: str, fields: Mapping[str, str], timeout: float) -> Any:
-    """POST an OAuth form (application/x-www-form-urlencoded); errors as the ports' errors,
-    naming the call and Google's error code, never the form's values."""
-    data = urllib.parse.urlencode(fields).encode()
-    req = urllib.request.Request(
-        url,
-        data=data,
-        method="POST",
-        headers={
-            "Accept": "application/json",
-            "Content-Type": "application/x-www-form-urlencoded",
-            "User-Agent": USER_AGENT,
-        },
-    )
-    where = "POST " + urllib.parse.urlsplit(url).path
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            raw = resp.read()
-    except urllib.error.HTTPError as exc:
-        status = exc.code
-        try:
-            body = json.loads(exc.read() or b"null")
-        except ValueError:
-            body = None
-        if isinstance(body, dict) and isinstance(body.get("error"), str):
-            text = _error_text({"error": body["error"], **_description(body)})
-        else:
-            text = exc.reason if isinstance(exc.reason, str) else "error"
-        message = f"{where} -> {status}: {text}"
-        if status == 429 or status >= 500:
-            raise RetryableIntegrationError(
-                PROVIDER, message, status, retry_after_seconds(exc.headers.get("Retry-After"))
-            ) from None
-        raise PermanentIntegrationError(PROVIDER, message, status) from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise RetryableIntegrationError(PROVIDER, f"{where}: {reason}") from None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise PermanentIntegrationError(PROVIDER, f"{where}: answer is not JSON") from None
-
-
-def _description(body: Mapping[str, Any]) -> dict[str, str]:
-    value = body.get("error_description")
-    return {"error_description": value} if isinstance(value, str) else {}
 
 
 def build(options: Options, secret: Mapping[str, str]) -> GoogleMeetConferencing:

@@ -2,8 +2,8 @@
 
 Standard library only (nothing more to bundle or import at cold start). Maps responses to the
 ports' errors: 429 and 5xx, timeouts and connection failures are retryable (with the vendor's
-Retry-After), other 4xx are permanent. Secrets go in headers and are never logged or put in
-error messages.
+Retry-After), other 4xx are permanent. Secrets go in headers (or in an OAuth form, whose values
+are masked) and are never logged or put in error messages.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -31,6 +31,13 @@ class Response:
     headers: Mapping[str, str]
     body: Any  # parsed JSON, or None when empty
 
+    def header(self, name: str) -> str | None:
+        """A header's value, whatever its case."""
+        for key, value in self.headers.items():
+            if key.lower() == name.lower():
+                return value
+        return None
+
 
 def retry_after_seconds(value: str | None) -> float | None:
     """Retry-After is seconds or an HTTP date."""
@@ -44,6 +51,16 @@ def retry_after_seconds(value: str | None) -> float | None:
         return max(0.0, (parsedate_to_datetime(value) - utcnow()).total_seconds())
     except (TypeError, ValueError):
         return None
+
+
+def oauth_error_text(body: Any, fallback: str = "error") -> str:
+    """An OAuth error answer (RFC 6749 5.2: `{"error", "error_description"}`) as `error:
+    description` (the description's first line), or `fallback` when the answer is not one."""
+    error = body.get("error") if isinstance(body, dict) else None
+    description = body.get("error_description") if isinstance(body, dict) else None
+    first = description.splitlines()[0] if isinstance(description, str) and description else ""
+    text = f"{error if isinstance(error, str) else ''}: {first}".strip(": ")
+    return text[:_ERROR_TEXT] or fallback
 
 
 class JsonHttp:
@@ -77,12 +94,22 @@ class JsonHttp:
         body: Any = None,
         query: Mapping[str, Any] | None = None,
         ok: tuple[int, ...] = (),
+        form: Mapping[str, str] | None = None,
     ) -> Response:
-        """Send; a status in `ok` (besides 2xx) is returned instead of raised (e.g. 409)."""
-        data = None if body is None else json.dumps(body).encode()
+        """Send; a status in `ok` (besides 2xx) is returned instead of raised (e.g. 409).
+
+        `form` is sent instead of `body`, as application/x-www-form-urlencoded (an OAuth token
+        request); its errors show the answer's OAuth error and description, never the form's
+        values."""
+        if form is not None:
+            data: bytes | None = urllib.parse.urlencode(form).encode()
+            content_type = "application/x-www-form-urlencoded"
+        else:
+            data = None if body is None else json.dumps(body).encode()
+            content_type = "application/json"
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **self.auth()}
         if data is not None:
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = content_type
         req = urllib.request.Request(
             self.url(path, query), data=data, method=method, headers=headers
         )
@@ -95,7 +122,11 @@ class JsonHttp:
             raw = exc.read()
             if status in ok:
                 return Response(status, dict(exc.headers), _parse(raw))
-            text = raw.decode("utf-8", "replace")[:_ERROR_TEXT]
+            if form is None:
+                text = raw.decode("utf-8", "replace")[:_ERROR_TEXT]
+            else:
+                fallback = exc.reason if isinstance(exc.reason, str) and exc.reason else "error"
+                text = _masked(oauth_error_text(_parse(raw), fallback), form.values())
             message = f"{where} -> {status}: {text}"
             if status == 429 or status >= 500:
                 retry_after = retry_after_seconds(exc.headers.get("Retry-After"))
@@ -112,8 +143,14 @@ class JsonHttp:
     ) -> Response:
         return self.request("GET", path, query=query, ok=ok)
 
-    def post(self, path: str, body: Any = None, ok: tuple[int, ...] = ()) -> Response:
-        return self.request("POST", path, body, ok=ok)
+    def post(
+        self,
+        path: str,
+        body: Any = None,
+        ok: tuple[int, ...] = (),
+        form: Mapping[str, str] | None = None,
+    ) -> Response:
+        return self.request("POST", path, body, ok=ok, form=form)
 
 
 def _parse(raw: bytes) -> Any:
@@ -123,3 +160,10 @@ def _parse(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError:
         return raw.decode("utf-8", "replace")
+
+
+def _masked(text: str, values: Iterable[str]) -> str:
+    """`text` with every non-empty value (the longest first) replaced by ***."""
+    for value in sorted((v for v in values if v), key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text

@@ -43,20 +43,18 @@ import html
 import json
 import logging
 import re
-import threading
 import time
 import unicodedata
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tocsin.integrations.http import USER_AGENT, JsonHttp, Response, retry_after_seconds
+from tocsin.integrations.http import JsonHttp, Response, oauth_error_text, retry_after_seconds
+from tocsin.integrations.oauth import OAuthSession, TokenCache, scrubbed, split_url, token_answer
 from tocsin.integrations.ports import (
     ChannelRef,
     ChatMessage,
@@ -90,8 +88,13 @@ CARD_VERSION = "1.4"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 WEBSITE_TAB_APP = "com.microsoft.teamspace.tab.web"
-#: a token is renewed this many seconds before its `expires_in` runs out
+#: a token is renewed this many seconds (at most a tenth of its lifetime) before its
+#: `expires_in` runs out
 TOKEN_MARGIN = 120.0
+#: the Graph statuses `_call` maps itself (the rest: JsonHttp's retryable / permanent errors)
+GRAPH_ERRORS = (400, 401, 403, 404, 405, 409, 410, 412, 413, 422)
+#: the token endpoint's statuses `_token_error` maps (429 stays retryable)
+TOKEN_ERRORS = tuple(status for status in range(400, 500) if status != 429)
 #: pages of a Graph collection followed through @odata.nextLink before giving up
 MAX_PAGES = 50
 #: shown when a mentioned user's display name cannot be read
@@ -324,63 +327,33 @@ def _graph_error(body: Any) -> tuple[str, str]:
     return "", ""
 
 
-def _header(resp: Response, name: str) -> str | None:
-    for key, value in resp.headers.items():
-        if key.lower() == name.lower():
-            return value
-    return None
+def _failure(method: str, path: str, resp: Response) -> str:
+    """`METHOD path -> status code: message` of a Graph error answer (no query string)."""
+    code, text = _graph_error(resp.body)
+    return f"{method} {path.split('?')[0]} -> {resp.status}{f' {code}' if code else ''}: {text}"
 
 
-def _post_form(url: str, fields: Mapping[str, str], timeout: float) -> dict[str, Any]:
-    """POST an OAuth form to the token endpoint. Errors name the endpoint and Microsoft's error
-    code and description (AADSTS…), never the form's values."""
-    data = urllib.parse.urlencode(fields).encode()
-    req = urllib.request.Request(
-        url,
-        data=data,
-        method="POST",
-        headers={
-            "Accept": "application/json",
-            "Content-Type": "application/x-www-form-urlencoded",
-            "User-Agent": USER_AGENT,
-        },
-    )
-    where = "POST " + urllib.parse.urlsplit(url).path
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            raw = resp.read()
-    except urllib.error.HTTPError as exc:
-        status = exc.code
-        try:
-            body = json.loads(exc.read() or b"null")
-        except ValueError:
-            body = None
-        code = str(body.get("error") or "") if isinstance(body, dict) else ""
-        description = str(body.get("error_description") or "") if isinstance(body, dict) else ""
-        text = f"{code}: {description.splitlines()[0] if description else ''}".strip(": ")
-        message = f"{where} -> {status}: {text or 'error'}"[:400]
-        if status == 429 or status >= 500 or code == "temporarily_unavailable":
-            raise RetryableIntegrationError(
-                PROVIDER, message, status, retry_after_seconds(exc.headers.get("Retry-After"))
-            ) from None
-        if code == "invalid_grant":
-            message += (
-                " (the service account's refresh token was revoked or has expired: sign it in "
-                "again and store the new refresh_token in the secret)"
-            )
-        elif code in {"invalid_client", "unauthorized_client"}:
-            message += " (check client_id / client_secret: is the secret expired?)"
-        raise PermanentIntegrationError(PROVIDER, message, status) from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise RetryableIntegrationError(PROVIDER, f"{where}: {reason}") from None
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise PermanentIntegrationError(PROVIDER, f"{where}: answer is not JSON") from None
-    if not isinstance(body, dict):
-        raise PermanentIntegrationError(PROVIDER, f"{where}: answer is not a JSON object")
-    return body
+def _unauthorized(method: str, path: str, resp: Response) -> str:
+    return _failure(method, path, resp) + " (Graph does not accept the service account's token)"
+
+
+def _token_error(where: str, resp: Response) -> IntegrationError:
+    """A refused token request. Errors name the endpoint and Microsoft's error code and
+    description (AADSTS…), never the form's values."""
+    code = str(resp.body.get("error") or "") if isinstance(resp.body, dict) else ""
+    message = f"{where} -> {resp.status}: {oauth_error_text(resp.body)}"[:400]
+    if code == "temporarily_unavailable":
+        return RetryableIntegrationError(
+            PROVIDER, message, resp.status, retry_after_seconds(resp.header("Retry-After"))
+        )
+    if code == "invalid_grant":
+        message += (
+            " (the service account's refresh token was revoked or has expired: sign it in "
+            "again and store the new refresh_token in the secret)"
+        )
+    elif code in {"invalid_client", "unauthorized_client"}:
+        message += " (check client_id / client_secret: is the secret expired?)"
+    return PermanentIntegrationError(PROVIDER, message, resp.status)
 
 
 # --- Graph adapter --------------------------------------------------------------------------------
@@ -406,21 +379,19 @@ class TeamsChat:
         self._refresh_token = refresh_token
         #: the client secret and every refresh token seen, to scrub from errors
         self._secrets: set[str] = {s for s in (client_secret, refresh_token) if s}
-        self._token: str | None = None
-        self._expires_at = 0.0
-        self._lock = threading.Lock()
-        self._token_url = (
+        token_origin, self._token_path = split_url(
             options.login_url.rstrip("/")
             + "/"
             + urllib.parse.quote(options.tenant_id, safe="")
             + "/oauth2/v2.0/token"
         )
-        self._http = JsonHttp(
-            PROVIDER,
-            options.base_url,
-            auth=lambda: {"Authorization": f"Bearer {self._access_token()}"},
-            timeout=timeout,
+        self._oauth = JsonHttp(PROVIDER, token_origin, timeout=timeout)
+        self._tokens = TokenCache(
+            self._fetch_token,
+            lambda: self.clock(),
+            lambda lifetime: min(TOKEN_MARGIN, lifetime / 10),
         )
+        self._api = OAuthSession(PROVIDER, options.base_url, self._tokens, _unauthorized, timeout)
         self._names: dict[str, str] = {}  # user id -> display name (mentions)
         self._membership: dict[str, str] = {}  # channel ref id -> membershipType
         self._posted_links: set[tuple[str, str]] = set()  # link_mode message, this instance
@@ -432,40 +403,26 @@ class TeamsChat:
         return self._refresh_token
 
     # --- auth ---------------------------------------------------------------------------------
-    def _token_valid(self) -> bool:
-        return self._token is not None and self.clock() < self._expires_at
-
-    def _access_token(self) -> str:
-        with self._lock:
-            if self._token_valid():
-                assert self._token is not None
-                return self._token
-            body = _post_form(
-                self._token_url,
-                {
-                    "client_id": self.options.client_id,
-                    "client_secret": self._client_secret,
-                    "grant_type": "refresh_token",
-                    "refresh_token": self._refresh_token,
-                    "scope": self.options.scope,
-                },
-                self.timeout,
-            )
-            token = body.get("access_token")
-            if not isinstance(token, str) or not token:
-                raise PermanentIntegrationError(PROVIDER, "POST token: answer without access_token")
-            try:
-                lifetime = float(body.get("expires_in") or 3600)
-            except (TypeError, ValueError):
-                lifetime = 3600.0
-            rotated = body.get("refresh_token")
-            if isinstance(rotated, str) and rotated:
-                self._refresh_token = rotated
-                self._secrets.add(rotated)
-            self._token = token
-            margin = min(TOKEN_MARGIN, lifetime / 10)
-            self._expires_at = self.clock() + max(0.0, lifetime - margin)
-            return token
+    def _fetch_token(self) -> tuple[str, float]:
+        """Redeem the refresh token (under the token cache's lock); keep a rotated one."""
+        form = {
+            "client_id": self.options.client_id,
+            "client_secret": self._client_secret,
+            "grant_type": "refresh_token",
+            "refresh_token": self._refresh_token,
+            "scope": self.options.scope,
+        }
+        resp = self._oauth.post(self._token_path, form=form, ok=TOKEN_ERRORS)
+        if resp.status >= 400:
+            raise _token_error(f"POST {self._token_path}", resp)
+        token, lifetime = token_answer(
+            PROVIDER, resp.body, "POST token: answer without access_token"
+        )
+        rotated = resp.body.get("refresh_token")
+        if isinstance(rotated, str) and rotated:
+            self._refresh_token = rotated
+            self._secrets.add(rotated)
+        return token, lifetime
 
     def _call(
         self,
@@ -478,46 +435,25 @@ class TeamsChat:
         """One Graph call. A 401 with a cached token gets a new token and one more try; other
         4xx (not in `ok`) are permanent, naming Graph's error code and `need` (the delegated
         permission the call requires)."""
-        cached = self._token_valid()
-        statuses = (400, 401, 403, 404, 405, 409, 410, 412, 413, 422)
-        resp = self._http.request(method, path, body, ok=statuses)
-        if resp.status == 401 and cached:
-            with self._lock:
-                self._token = None
-            resp = self._http.request(method, path, body, ok=statuses)
+        resp = self._api.request(method, path, body, ok=GRAPH_ERRORS)
         if resp.status < 400 or resp.status in ok:
             return resp
-        code, text = _graph_error(resp.body)
-        where = f"{method} {path.split('?')[0]}"
-        message = f"{where} -> {resp.status}{f' {code}' if code else ''}: {text}"
-        if resp.status == 401:
-            with self._lock:
-                self._token = None
-            message += " (Graph does not accept the service account's token)"
-        elif resp.status == 403 and need:
+        message = _failure(method, path, resp)
+        if resp.status == 403 and need:
             message += (
                 f" (needs the delegated permission {need}, admin-consented, and the service "
                 "account must be a member (owner for membership changes) of the team)"
             )
         raise PermanentIntegrationError(PROVIDER, message, resp.status)
 
-    @contextmanager
-    def _scrubbed(self) -> Iterator[None]:
-        """No secret or token in an error message, whatever the vendor echoed."""
-        try:
-            yield
-        except IntegrationError as exc:
-            message = exc.message
-            for secret in sorted({*self._secrets, self._token or ""}, key=len, reverse=True):
-                if secret:
-                    message = message.replace(secret, "[redacted]")
-            if message == exc.message:
-                raise
-            if isinstance(exc, RetryableIntegrationError):
-                raise RetryableIntegrationError(
-                    PROVIDER, message, exc.status, exc.retry_after
-                ) from None
-            raise type(exc)(PROVIDER, message, exc.status) from None
+    def _scrubbed(self) -> AbstractContextManager[None]:
+        """No secret or token in an error message (the longest first), whatever the vendor
+        echoed."""
+        return scrubbed(
+            PROVIDER,
+            lambda: sorted({*self._secrets, self._tokens.current or ""}, key=len, reverse=True),
+            mask="[redacted]",
+        )
 
     # --- ChatPort -----------------------------------------------------------------------------
     def find_channel(self, name: str) -> ChannelRef | None:
@@ -1013,7 +949,7 @@ class TeamsWebhookChat:
                     WEBHOOK_PROVIDER,
                     message,
                     status,
-                    retry_after_seconds(_header(resp, "Retry-After")),
+                    retry_after_seconds(resp.header("Retry-After")),
                 )
             raise PermanentIntegrationError(WEBHOOK_PROVIDER, message, status)
 

@@ -21,20 +21,16 @@ from __future__ import annotations
 import base64
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from tocsin.domain.clock import utcnow
 from tocsin.integrations.http import JsonHttp, Response
-from tocsin.integrations.ports import (
-    BridgeRef,
-    IntegrationError,
-    PermanentIntegrationError,
-    RetryableIntegrationError,
-)
+from tocsin.integrations.oauth import OAuthSession, TokenCache, scrubbed, token_answer
+from tocsin.integrations.ports import BridgeRef, PermanentIntegrationError
 
 PROVIDER = "zoom"
 PORT = "conferencing"
@@ -105,6 +101,10 @@ def _error_text(body: Any) -> str:
     return str(body)[:300]
 
 
+def _failure(method: str, path: str, resp: Response) -> str:
+    return f"{method} {path} -> {resp.status}: {_error_text(resp.body)}"
+
+
 def details(meeting: Mapping[str, Any]) -> dict[str, str]:
     """What people need to join besides the link: meeting id, passcodes, dial-in numbers.
     Never the host's start_url or host key."""
@@ -153,76 +153,19 @@ class ZoomConferencing:
             auth=lambda: {"Authorization": f"Basic {basic}"},
             timeout=timeout,
         )
-        self._http = JsonHttp(
-            PROVIDER,
-            options.base_url,
-            auth=lambda: {"Authorization": f"Bearer {self._access_token()}"},
-            timeout=timeout,
-        )
-        self._token: str | None = None
-        self._expires_at = 0.0
+        self._tokens = TokenCache(self._fetch_token, lambda: self.clock(), TOKEN_MARGIN)
+        #: API calls; a 401 with a cached token fetches a new token and tries once more
+        self._api = OAuthSession(PROVIDER, options.base_url, self._tokens, _failure, timeout)
 
     # --- auth ---------------------------------------------------------------------------------
-    def _token_valid(self) -> bool:
-        return self._token is not None and self.clock() < self._expires_at
-
-    def _access_token(self) -> str:
-        if self._token_valid():
-            assert self._token is not None
-            return self._token
+    def _fetch_token(self) -> tuple[str, float]:
         query = {"grant_type": "account_credentials", "account_id": self._account_id}
         resp = self._oauth.request("POST", "/oauth/token", query=query)
-        body = resp.body if isinstance(resp.body, dict) else {}
-        token = body.get("access_token")
-        if not isinstance(token, str) or not token:
-            raise PermanentIntegrationError(PROVIDER, "POST /oauth/token: answer without token")
-        try:
-            lifetime = float(body.get("expires_in") or 3600)
-        except (TypeError, ValueError):
-            lifetime = 3600.0
-        self._token = token
-        self._expires_at = self.clock() + max(0.0, lifetime - TOKEN_MARGIN)
-        return token
+        return token_answer(PROVIDER, resp.body, "POST /oauth/token: answer without token")
 
-    def _call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        query: Mapping[str, Any] | None = None,
-        ok: tuple[int, ...] = (),
-    ) -> Response:
-        """One API call; a 401 with a cached token fetches a new token and tries once more."""
-        cached = self._token_valid()
-        resp = self._http.request(method, path, body, query=query, ok=(401, *ok))
-        if resp.status == 401 and cached:
-            self._token = None
-            resp = self._http.request(method, path, body, query=query, ok=(401, *ok))
-        if resp.status == 401:
-            self._token = None
-            raise PermanentIntegrationError(
-                PROVIDER, f"{method} {path} -> 401: {_error_text(resp.body)}", 401
-            )
-        return resp
-
-    @contextmanager
-    def _scrubbed(self) -> Iterator[None]:
+    def _scrubbed(self) -> AbstractContextManager[None]:
         """No secret or token in an error message, whatever the vendor echoed."""
-        try:
-            yield
-        except IntegrationError as exc:
-            message = exc.message
-            for secret in (*self._secrets, self._token or ""):
-                if not secret:
-                    continue
-                message = message.replace(secret, "***")
-            if message == exc.message:
-                raise
-            if isinstance(exc, RetryableIntegrationError):
-                raise RetryableIntegrationError(
-                    PROVIDER, message, exc.status, exc.retry_after
-                ) from None
-            raise type(exc)(PROVIDER, message, exc.status) from None
+        return scrubbed(PROVIDER, lambda: (*self._secrets, self._tokens.current or ""))
 
     def _user_path(self) -> str:
         return "/users/" + urllib.parse.quote(self.options.user, safe="@")
@@ -233,7 +176,7 @@ class ZoomConferencing:
             meeting_id = self._find_meeting_id(key)
             if meeting_id is None:
                 return None
-            resp = self._call("GET", f"/meetings/{meeting_id}", ok=(404,))
+            resp = self._api.request("GET", f"/meetings/{meeting_id}", ok=(404,))
             if resp.status == 404:  # deleted between the list and now
                 return None
             return self._ref(resp.body)
@@ -257,7 +200,7 @@ class ZoomConferencing:
             },
         }
         with self._scrubbed():
-            resp = self._call("POST", f"{self._user_path()}/meetings", body)
+            resp = self._api.request("POST", f"{self._user_path()}/meetings", body)
             return self._ref(resp.body)
 
     # --- helpers ------------------------------------------------------------------------------
@@ -266,7 +209,7 @@ class ZoomConferencing:
         seen: set[str] = set()
         while True:
             query = {"type": "scheduled", "page_size": PAGE_SIZE, "next_page_token": token}
-            page = self._call("GET", f"{self._user_path()}/meetings", query=query).body
+            page = self._api.request("GET", f"{self._user_path()}/meetings", query=query).body
             if not isinstance(page, dict):
                 return None
             for meeting in page.get("meetings") or []:
