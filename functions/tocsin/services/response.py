@@ -383,8 +383,8 @@ class ResponseSteps:
         )
         if idempotency_key:
             digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
-            first = self.steps.completed(
-                incident_id, f"update-request:{digest}", {"event": event.model_dump(mode="json")}
+            first = self.steps.completed(  # a `#` record: bookkeeping, not a response step
+                incident_id, f"updates#request-{digest}", {"event": event.model_dump(mode="json")}
             )
             event = TimelineEvent.model_validate(first["event"])
         self.incidents.record_update(event)
