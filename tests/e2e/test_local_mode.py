@@ -185,8 +185,10 @@ def test_resolve_then_quiet_period_auto_resolves(local: dict[str, Any]) -> None:
         "created"
     ][0]
     api(local, "POST", "/v1/alerts/generic", data=json.dumps({**alert, "status": "resolved"}))
-    assert api(local, "GET", f"/v1/incidents/{incident_id}").json()["status"] == "mitigated"
-    # SEV1's quiet period is 1s in this configuration; the sweeper runs every 0.3s
+    # mitigated at once (and, SEV1's quiet period being 1 s in this configuration with the
+    # sweeper every 0.3 s, a slow machine may already have resolved it: the timeline says both)
+    status = api(local, "GET", f"/v1/incidents/{incident_id}").json()["status"]
+    assert status in ("mitigated", "resolved")
     wait_for(
         lambda: api(local, "GET", f"/v1/incidents/{incident_id}").json()["status"] == "resolved",
         timeout=20,
