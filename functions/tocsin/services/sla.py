@@ -125,7 +125,8 @@ class SlaEnforcer:
         text = (
             f"Communications Lead: a stakeholder update for {incident.ref} is due "
             f"({incident.severity} cadence: every {format_duration(cadence.total_seconds())}; "
-            f"{since}). Post it with the API (POST /v1/incidents/{{id}}/updates) or from chat."
+            f'{since}). Post it with `tocsin incidents update {incident.id} "..."` or '
+            f"POST /v1/incidents/{incident.id}/updates."
         )
         step = {"type": "post_message", "key": key, "params": {"text": text}}
         try:
