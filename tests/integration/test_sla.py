@@ -155,3 +155,22 @@ def test_updates_reject_empty_text_and_unknown_incidents(http: Http) -> None:
         http.call("POST", f"/v1/incidents/{incident_id}/updates", {"text": ""}).status_code == 422
     )
     assert http.call("POST", "/v1/incidents/inc-nope/updates", {"text": "x"}).status_code == 404
+
+
+def test_targets_count_from_when_the_incident_took_its_severity(http: Http) -> None:
+    from tocsin.handlers.container import container
+
+    incident_id = declare(http, "Refunds slow", "SEV3", "search")  # acknowledge within 4h
+    opened = created_at(http, incident_id)
+    upgraded = opened + timedelta(minutes=30)
+    container().incidents.clock = lambda: upgraded
+    assert (
+        http.call("PATCH", f"/v1/incidents/{incident_id}", {"severity": "SEV1"}).status_code == 200
+    )
+    # SEV1's 5 minutes count from the upgrade, not from the opening
+    assert sweep_at(upgraded + timedelta(minutes=4)).sla.missed == []
+    report = sweep_at(upgraded + timedelta(minutes=6))
+    assert (incident_id, "acknowledge") in report.sla.missed
+    (flag,) = [e for e in timeline(http, incident_id) if e["kind"] == "sla_missed"]
+    due = datetime.fromisoformat(flag["data"]["due_at"])
+    assert abs(due - (upgraded + timedelta(minutes=5))) < timedelta(milliseconds=1)

@@ -63,6 +63,9 @@ class Incident(BaseModel):
     version: int = 1
     execution_arn: str | None = None
     links: dict[str, str] = Field(default_factory=dict)
+    #: when the incident took its current severity (None: since it opened); its SLA
+    #: targets count from then
+    severity_since: datetime | None = None
     #: the last stakeholder update (the severity's update cadence counts from it)
     last_update_at: datetime | None = None
     #: response targets missed (`acknowledge`, `first_update`), each counted once

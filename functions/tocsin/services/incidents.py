@@ -177,7 +177,9 @@ class IncidentService:
             event(TimelineKind.TITLE_CHANGED, old=incident.title, new=change.title)
         if change.severity is not None and change.severity != incident.severity:
             self.check_severity(change.severity)
-            after = after.model_copy(update={"severity": change.severity, "updated_at": now})
+            after = after.model_copy(
+                update={"severity": change.severity, "updated_at": now, "severity_since": now}
+            )
             event(TimelineKind.SEVERITY_CHANGED, old=incident.severity, new=change.severity)
         if change.status is not None and change.status != incident.status:
             after = after.transitioned(change.status, now)

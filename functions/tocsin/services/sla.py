@@ -48,13 +48,17 @@ def deadlines(incident: Incident, config: TocsinConfig) -> dict[str, datetime]:
     if incident.severity not in config.severity_names:
         return {}
     sla = config.level(incident.severity).sla
+    # a severity's targets count from when the incident took it (a SEV3 raised to SEV1 after
+    # an hour has SEV1's five minutes from the upgrade, not a miss at once)
+    start = incident.severity_since or incident.created_at
     due: dict[str, datetime] = {}
     if sla.acknowledge_within:
-        due["acknowledge"] = incident.created_at + sla.acknowledge_within
+        due["acknowledge"] = start + sla.acknowledge_within
     if sla.first_update_within:
-        due["first_update"] = incident.created_at + sla.first_update_within
+        due["first_update"] = start + sla.first_update_within
     if sla.update_every:
-        due["next_update"] = (incident.last_update_at or incident.created_at) + sla.update_every
+        last = max(incident.last_update_at or start, start)
+        due["next_update"] = last + sla.update_every
     return due
 
 
