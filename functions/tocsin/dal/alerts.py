@@ -19,7 +19,14 @@ from botocore.exceptions import ClientError
 from tocsin.dal import schema
 from tocsin.dal.aws import client
 from tocsin.dal.dedup import Dedup, dedup_key
-from tocsin.dal.dynamo import cancellation_codes, deser, is_conditional_failure, ser, ser_value
+from tocsin.dal.dynamo import (
+    cancellation_codes,
+    deser,
+    is_conditional_failure,
+    query_all,
+    ser,
+    ser_value,
+)
 from tocsin.dal.incidents import incident_item, incident_key, incident_pk, timeline_put
 from tocsin.domain.alerts import Alert, AlertStatus
 from tocsin.domain.clock import iso
@@ -273,21 +280,15 @@ class AlertRepository:
         self._transact([*items, *extra], {0: DedupChanged})
 
     def incident_alerts(self, incident_id: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :a)",
-            "ExpressionAttributeValues": {
+        return query_all(
+            self.ddb,
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :a)",
+            ExpressionAttributeValues={
                 ":pk": ser_value(incident_pk(incident_id)),
                 ":a": ser_value("ALERT#"),
             },
-        }
-        while True:
-            resp = self.ddb.query(**kwargs)
-            items += [deser(raw) for raw in resp.get("Items", [])]
-            if "LastEvaluatedKey" not in resp:
-                return items
-            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        )
 
     def unlink_alerts(self, incident_id: str) -> int:
         """After resolution: the incident's alerts no longer dedup into it, so a new firing

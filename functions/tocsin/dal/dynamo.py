@@ -103,3 +103,14 @@ def decode_keys_cursor(cursor: str, partitions: set[str]) -> dict[str, dict[str,
     ):
         raise InvalidRequestError("invalid pagination cursor")
     return dict(value)
+
+
+def query_all(ddb: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every item a Query finds, following its pages, deserialized."""
+    items: list[dict[str, Any]] = []
+    while True:
+        resp = ddb.query(**kwargs)
+        items += [deser(raw) for raw in resp.get("Items", [])]
+        if "LastEvaluatedKey" not in resp:
+            return items
+        kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]

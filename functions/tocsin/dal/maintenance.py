@@ -6,7 +6,7 @@ import time
 
 from tocsin.dal import schema
 from tocsin.dal.aws import client
-from tocsin.dal.dynamo import deser, ser, ser_value
+from tocsin.dal.dynamo import query_all, ser, ser_value
 from tocsin.domain.config import MaintenanceWindow
 
 CACHE_SECONDS = 15.0
@@ -43,20 +43,17 @@ class MaintenanceRepository:
     def list(self, cached: bool = False) -> list[MaintenanceWindow]:
         if cached and self._cache and time.monotonic() - self._cache[0] < CACHE_SECONDS:
             return self._cache[1]
-        windows: list[MaintenanceWindow] = []
-        kwargs = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": ser_value(PK)},
-        }
-        while True:
-            resp = self.ddb.query(**kwargs)
-            for raw in resp.get("Items", []):
-                item = deser(raw)
-                fields = {k: v for k, v in item.items() if k in MaintenanceWindow.model_fields}
-                windows.append(MaintenanceWindow.model_validate(fields))
-            if "LastEvaluatedKey" not in resp:
-                break
-            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        items = query_all(
+            self.ddb,
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": ser_value(PK)},
+        )
+        windows = [
+            MaintenanceWindow.model_validate(
+                {k: v for k, v in item.items() if k in MaintenanceWindow.model_fields}
+            )
+            for item in items
+        ]
         self._cache = (time.monotonic(), windows)
         return windows

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from tocsin.dal import schema
 from tocsin.dal.aws import client
-from tocsin.dal.dynamo import deser, is_conditional_failure, ser, ser_value
+from tocsin.dal.dynamo import deser, is_conditional_failure, query_all, ser, ser_value
 from tocsin.dal.incidents import incident_key, incident_pk
 from tocsin.domain.clock import iso, utcnow
 
@@ -42,7 +42,8 @@ class StepStore:
 
     def all(self, incident_id: str) -> dict[str, dict[str, Any]]:
         """The incident's steps (not their parts), by key."""
-        resp = self.ddb.query(
+        records = query_all(
+            self.ddb,
             TableName=self.table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :s)",
             ExpressionAttributeValues={
@@ -51,7 +52,6 @@ class StepStore:
             },
             ConsistentRead=True,
         )
-        records = (deser(raw) for raw in resp.get("Items", []))
         # `step#part` records are a step's progress (the summary posted, before the pin)
         return {r["step"]: r for r in records if "#" not in r["step"]}
 

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from tocsin.dal.aws import client
-from tocsin.dal.dynamo import deser, is_conditional_failure, ser, ser_value
+from tocsin.dal.dynamo import deser, is_conditional_failure, query_all, ser, ser_value
 from tocsin.domain.clock import iso, utcnow
 from tocsin.domain.ids import ulid
 from tocsin.integrations.ports import (
@@ -75,18 +75,12 @@ class _Recorder:
         )
 
     def query(self, pk: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": ser_value(pk)},
-        }
-        while True:
-            resp = self.ddb.query(**kwargs)
-            items += [deser(raw) for raw in resp.get("Items", [])]
-            if "LastEvaluatedKey" not in resp:
-                return items
-            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        return query_all(
+            self.ddb,
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": ser_value(pk)},
+        )
 
 
 class LocalChat(_Recorder):
