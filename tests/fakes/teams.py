@@ -303,6 +303,16 @@ class FakeGraph(FakeServer):
         cid = urllib.parse.unquote(request.match["cid"]) if request.match else ""
         return self.channels[team].get(cid)
 
+    def _team_channel(self, request: Request) -> tuple[str, dict[str, Any], Reply | None]:
+        """(team, channel, None), or the answer Graph gives: 401, 403/404 team, 404 channel."""
+        team, error = self._team(request)
+        if denied := self._auth(request) or error:
+            return team, {}, denied
+        channel = self._channel_of(request, team)
+        if channel is None:
+            return team, {}, (404, graph_error("NotFound", "Channel not found"))
+        return team, channel, None
+
     def _page(self, request: Request, items: list[dict[str, Any]], context: str) -> Reply:
         skip = int((request.query.get("$skiptoken") or ["0"])[0])
         size = self.page_size or len(items) or 1
@@ -432,12 +442,9 @@ class FakeGraph(FakeServer):
 
     @route("GET", r"/v1\.0/teams/(?P<team>[^/]+)/channels/(?P<cid>[^/]+)")
     def get_channel(self, request: Request) -> Reply:
-        team, error = self._team(request)
-        if denied := self._auth(request) or error:
+        _team, channel, denied = self._team_channel(request)
+        if denied:
             return denied
-        channel = self._channel_of(request, team)
-        if channel is None:
-            return 404, graph_error("NotFound", "Channel not found")
         return 200, self._public(channel)
 
     @route("POST", r"/v1\.0/teams/(?P<team>[^/]+)/channels")
@@ -483,12 +490,9 @@ class FakeGraph(FakeServer):
 
     @route("PATCH", r"/v1\.0/teams/(?P<team>[^/]+)/channels/(?P<cid>[^/]+)")
     def patch_channel(self, request: Request) -> Reply:
-        team, error = self._team(request)
-        if denied := self._auth(request) or error:
+        _team, channel, denied = self._team_channel(request)
+        if denied:
             return denied
-        channel = self._channel_of(request, team)
-        if channel is None:
-            return 404, graph_error("NotFound", "Channel not found")
         body = request.json
         require(isinstance(body, dict) and body, "body must be a channel object")
         require(
@@ -535,12 +539,9 @@ class FakeGraph(FakeServer):
 
     @route("GET", r"/v1\.0/teams/(?P<team>[^/]+)/channels/(?P<cid>[^/]+)/members")
     def list_channel_members(self, request: Request) -> Reply:
-        team, error = self._team(request)
-        if denied := self._auth(request) or error:
+        team, channel, denied = self._team_channel(request)
+        if denied:
             return denied
-        channel = self._channel_of(request, team)
-        if channel is None:
-            return 404, graph_error("NotFound", "Channel not found")
         if channel["membershipType"] == "standard":
             roster = self.team_members[team]
         else:
@@ -550,12 +551,9 @@ class FakeGraph(FakeServer):
 
     @route("POST", r"/v1\.0/teams/(?P<team>[^/]+)/channels/(?P<cid>[^/]+)/members")
     def add_channel_member(self, request: Request) -> Reply:
-        team, error = self._team(request)
-        if denied := self._auth(request) or error:
+        team, channel, denied = self._team_channel(request)
+        if denied:
             return denied
-        channel = self._channel_of(request, team)
-        if channel is None:
-            return 404, graph_error("NotFound", "Channel not found")
         uid = self._member_body(request)
         require(
             channel["membershipType"] in ("private", "shared"),
@@ -573,12 +571,9 @@ class FakeGraph(FakeServer):
     # --- messages -----------------------------------------------------------------------------
     @route("POST", r"/v1\.0/teams/(?P<team>[^/]+)/channels/(?P<cid>[^/]+)/messages")
     def post_message(self, request: Request) -> Reply:
-        team, error = self._team(request)
-        if denied := self._auth(request) or error:
+        team, channel, denied = self._team_channel(request)
+        if denied:
             return denied
-        channel = self._channel_of(request, team)
-        if channel is None:
-            return 404, graph_error("NotFound", "Channel not found")
         body = request.json
         require(isinstance(body, dict), "body must be a chatMessage")
         require(set(body) <= MESSAGE_FIELDS, f"unexpected chatMessage properties {sorted(body)}")
@@ -676,12 +671,9 @@ class FakeGraph(FakeServer):
     # --- tabs ---------------------------------------------------------------------------------
     @route("GET", r"/v1\.0/teams/(?P<team>[^/]+)/channels/(?P<cid>[^/]+)/tabs")
     def list_tabs(self, request: Request) -> Reply:
-        team, error = self._team(request)
-        if denied := self._auth(request) or error:
+        _team, channel, denied = self._team_channel(request)
+        if denied:
             return denied
-        channel = self._channel_of(request, team)
-        if channel is None:
-            return 404, graph_error("NotFound", "Channel not found")
         expand = "teamsApp" in (request.query.get("$expand") or [""])[0]
         tabs = [
             {k: v for k, v in tab.items() if expand or k != "teamsApp"} for tab in channel["_tabs"]
@@ -690,12 +682,9 @@ class FakeGraph(FakeServer):
 
     @route("POST", r"/v1\.0/teams/(?P<team>[^/]+)/channels/(?P<cid>[^/]+)/tabs")
     def add_tab(self, request: Request) -> Reply:
-        team, error = self._team(request)
-        if denied := self._auth(request) or error:
+        _team, channel, denied = self._team_channel(request)
+        if denied:
             return denied
-        channel = self._channel_of(request, team)
-        if channel is None:
-            return 404, graph_error("NotFound", "Channel not found")
         body = request.json
         require(isinstance(body, dict), "body must be a teamsTab")
         require(isinstance(body.get("displayName"), str) and body["displayName"], "displayName")
