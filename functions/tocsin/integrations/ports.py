@@ -84,6 +84,16 @@ class TicketRef:
     url: str
 
 
+@dataclass(frozen=True)
+class PageRef:
+    """One notification that left Tocsin."""
+
+    provider: str  # pagerduty, opsgenie, sns, ses, slack, teams, local
+    id: str  # PagerDuty dedup_key; Opsgenie requestId; SNS/SES MessageId; chat message id
+    #: where it went, masked for the timeline (+1555•••4567, a•••@example.com, a chat id)
+    to: str = ""
+
+
 # --- messages ---------------------------------------------------------------------------------
 
 
@@ -110,6 +120,29 @@ class ChatMessage:
     context: tuple[str, ...] = ()
     #: user ids (in the provider's namespace) to mention at the start of the message
     mentions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Page:
+    """A provider-neutral page: what the person (or the paging service) needs to act.
+
+    `key` is stable per incident and escalation (PagerDuty `dedup_key`, Opsgenie `alias`), so
+    a page sent twice is one alert at the vendor. `ack_url` is a signed, expiring link that
+    acknowledges without logging in (SMS, e-mail, chat)."""
+
+    key: str
+    incident_id: str
+    title: str  # "SEV1 checkout: p99 latency above 2s" (one line)
+    severity: str  # SEV1…
+    #: PagerDuty Events v2 severity: critical | error | warning | info
+    urgency: str
+    service: str | None = None
+    body: str = ""
+    links: tuple[Link, ...] = ()
+    ack_url: str | None = None
+    #: escalation level (1-based) and round, for the text ("level 2 of 3")
+    level: int = 1
+    details: tuple[tuple[str, str], ...] = ()
 
 
 # --- ports ------------------------------------------------------------------------------------
@@ -139,6 +172,11 @@ class ChatPort(Protocol):
         """Make a link easy to find in the channel (Slack bookmark, Teams tab or message).
         Idempotent on the URL."""
 
+    def direct_message(self, user_id: str, message: ChatMessage) -> MessageRef:
+        """A private message to one person (paging through chat): Slack opens the DM with
+        `conversations.open`, Teams a one-on-one chat. Adapters that cannot reach a person
+        privately (an incoming webhook) raise PermanentIntegrationError."""
+
 
 @runtime_checkable
 class ConferencingPort(Protocol):
@@ -167,3 +205,20 @@ class TicketingPort(Protocol):
         Idempotent on the URL."""
 
     def add_comment(self, ticket: TicketRef, text: str) -> None: ...
+
+
+@runtime_checkable
+class PagingPort(Protocol):
+    """Sends a page. Native methods (sms, email, chat) address one person (`to`: a phone
+    number, an e-mail address, a chat user id); paging services (PagerDuty, Opsgenie) route
+    the page themselves and take `to=None` (or an Opsgenie responder)."""
+
+    provider: str
+
+    def send(self, page: Page, to: str | None) -> PageRef: ...
+
+    def acknowledge(self, page: Page) -> None:
+        """Tell the vendor the incident was acknowledged in Tocsin (no-op for native)."""
+
+    def resolve(self, page: Page) -> None:
+        """Tell the vendor the incident is resolved (no-op for native)."""
