@@ -285,7 +285,7 @@ def maintenance_add(
     duration: str | None,
     reason: str,
 ) -> None:
-    from tocsin.domain.config import parse_duration
+    from tocsin.domain.durations import parse_duration
 
     starts = _parse_time(start) if start else datetime.now(UTC)
     if end:

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Annotated
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -20,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from tocsin.domain.durations import Duration
 from tocsin.domain.response import (
     BusinessHours,
     Integrations,
@@ -28,24 +27,6 @@ from tocsin.domain.response import (
     TeamConfig,
     Workflow,
 )
-
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(value: object) -> object:
-    """'90s', '30m', '2h', '1d' or a number of seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if not match:
-            raise ValueError(f"{value!r} is not a duration like '90s', '30m', '2h' or '1d'")
-        return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
-    return value
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
 def _check_regexes(patterns: dict[str, str]) -> dict[str, str]:
