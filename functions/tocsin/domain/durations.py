@@ -1,4 +1,5 @@
-"""Durations in configuration: '90s', '30m', '2h', '1d', '1w' (or a number of seconds)."""
+"""Durations in configuration: '90s', '30m', '2h', '1d', '1w', combinations from the largest
+unit down ('1h30m', '1d12h'), or a number of seconds."""
 
 from __future__ import annotations
 
@@ -8,20 +9,33 @@ from typing import Annotated
 
 from pydantic import BeforeValidator
 
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_TERM = re.compile(r"\s*(\d+)\s*([a-zA-Z]+)\s*")
+_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_ORDER = "wdhms"
+_HELP = "a duration like '90s', '30m', '2h', '1d', '1w' or '1h30m'"
 
 
 def parse_duration(value: object) -> object:
-    """'90s', '30m', '2h', '1d', '1w' or a number of seconds."""
+    """A timedelta from a duration string or a number of seconds (anything else is returned
+    as is, for pydantic to judge). Raises ValueError for a malformed string."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return timedelta(seconds=value)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if not match:
-            raise ValueError(f"{value!r} is not a duration like '90s', '30m', '2h' or '1d'")
-        return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
-    return value
+    if not isinstance(value, str):
+        return value
+    if not value.strip():
+        raise ValueError(f"{value!r} is not {_HELP}")
+    total, position, last = 0, 0, -1
+    while position < len(value):
+        match = _TERM.match(value, position)
+        unit = match.group(2).lower() if match else ""
+        if not match or unit not in _UNITS or _ORDER.index(unit) <= last:
+            raise ValueError(
+                f"{value!r} is not {_HELP} (units w, d, h, m, s, each once, largest first)"
+            )
+        total += int(match.group(1)) * _UNITS[unit]
+        last = _ORDER.index(unit)
+        position = match.end()
+    return timedelta(seconds=total)
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
