@@ -1,10 +1,14 @@
 """A fake Slack Web API: the methods the chat adapter calls, at /api/<method> like slack.com.
 
 It checks what Slack checks (Authorization: Bearer xoxb-… header, form-encoded or JSON bodies
-as slack_sdk sends them, channel names, topic length, Block Kit limits) and answers like the Web
-API reference pages: HTTP 200 with `{"ok": true, …}`, or `{"ok": false, "error": "<code>"}` (with
+as slack_sdk sends them, channel names, topic length, Block Kit limits, the `im:write` scope of
+conversations.open) and answers like the Web API reference pages: HTTP 200 with `{"ok": true, …}`, or `{"ok": false, "error": "<code>"}` (with
 `errors` per user for conversations.invite, `needed` for missing_scope). It keeps state
-(channels, members, messages, pins, bookmarks) so idempotency tests see what really exists.
+(channels, direct-message conversations, members, messages, pins, bookmarks) so idempotency
+tests see what really exists. conversations.open with one user opens the 1:1 DM (a `D…`
+conversation with the bot and the user; the same one each time, `already_open` then) and
+answers `{"ok": true, "channel": {"id": "D…"}}` as in the method's reference; chat.postMessage
+posts to it like to a channel.
 
 Ids and timestamps follow the shapes of the Slack payloads in tests/fixtures/vendor/slack/
 (team T111 on `workspace-domain`, user W111, message ts like 1596183880.004200).
@@ -56,6 +60,24 @@ MESSAGE_BLOCK_TYPES = frozenset(
 )
 _NAME_CHARS = re.compile(r"^[a-z0-9_-]+$")
 _CHANNEL_TYPES = frozenset({"public_channel", "private_channel", "mpim", "im"})
+#: the bot token's scopes (a Slack app with what the chat adapter needs)
+BOT_SCOPES = frozenset(
+    {
+        "channels:manage",
+        "channels:read",
+        "channels:join",
+        "groups:read",
+        "groups:write",
+        "chat:write",
+        "im:write",
+        "pins:write",
+        "bookmarks:read",
+        "bookmarks:write",
+        "users:read",
+    }
+)
+#: methods whose scope the fake checks -> the scope a 1:1 use of them needs
+METHOD_SCOPES = {"conversations.open": "im:write"}
 
 
 def validate_blocks(blocks: Any) -> str | None:
@@ -179,6 +201,11 @@ class FakeSlack(FakeServer):
         #: conversations.list page size the fake uses (≤ the caller's limit)
         self.page_size = 100
         self.users: set[str] = {HUMAN_ID, BOT_USER_ID}
+        #: deactivated accounts (conversations.open answers user_disabled)
+        self.disabled_users: set[str] = set()
+        self.scopes: set[str] = set(BOT_SCOPES)
+        #: user id -> the id of the bot's DM with that user
+        self.ims: dict[str, str] = {}
         self.channels: dict[str, dict[str, Any]] = {}
         self.members: dict[str, list[str]] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}
@@ -194,6 +221,7 @@ class FakeSlack(FakeServer):
             "conversations.setTopic": self._conversations_set_topic,
             "conversations.setPurpose": self._conversations_set_purpose,
             "conversations.invite": self._conversations_invite,
+            "conversations.open": self._conversations_open,
             "chat.postMessage": self._chat_post_message,
             "pins.add": self._pins_add,
             "bookmarks.list": self._bookmarks_list,
@@ -264,6 +292,14 @@ class FakeSlack(FakeServer):
         if queue:
             status, body, headers = queue.popleft()
             return status, body, headers
+        needed = METHOD_SCOPES.get(method)
+        if needed and needed not in self.scopes:
+            return 200, {
+                "ok": False,
+                "error": "missing_scope",
+                "needed": needed,
+                "provided": ",".join(sorted(self.scopes)),
+            }
         assert handler is not None
         return handler(params)
 
@@ -327,7 +363,7 @@ class FakeSlack(FakeServer):
         require(isinstance(channel_id, str) and channel_id, f"`{key}` is required")
         channel = self.channels.get(channel_id)
         if channel is None or (
-            channel["is_private"] and BOT_USER_ID not in self.members[channel["id"]]
+            channel.get("is_private") and BOT_USER_ID not in self.members[channel["id"]]
         ):
             return None, (200, {"ok": False, "error": "channel_not_found"})
         return channel, None
@@ -371,7 +407,7 @@ class FakeSlack(FakeServer):
             return 200, {"ok": False, "error": "invalid_name_specials"}
         if not re.search(r"[a-z0-9]", name):
             return 200, {"ok": False, "error": "invalid_name_punctuation"}
-        if any(c["name"] == name for c in self.channels.values()):
+        if any(c.get("name") == name for c in self.channels.values()):
             return 200, {"ok": False, "error": "name_taken"}
         channel = self._new_channel(name, _flag(params.get("is_private")), BOT_USER_ID)
         return 200, {"ok": True, "channel": self._view(channel)}
@@ -398,7 +434,8 @@ class FakeSlack(FakeServer):
         visible = [
             self._view(c)
             for c in self.channels.values()
-            if (
+            if not c.get("is_im")
+            and (
                 (
                     "private_channel" in types
                     and c["is_private"]
@@ -458,6 +495,61 @@ class FakeSlack(FakeServer):
             return 200, {"ok": False, "error": errors[0]["error"], "errors": errors}
         members.extend(users)
         return 200, {"ok": True, "channel": self._view(channel)}
+
+    def _conversations_open(self, params: dict[str, Any]) -> Reply:
+        if params.get("channel"):  # resume a DM by its id
+            channel, error = self._channel(params)
+            if channel is None or not channel.get("is_im"):
+                return error or (
+                    200,
+                    {"ok": False, "error": "method_not_supported_for_channel_type"},
+                )
+            return 200, {
+                "ok": True,
+                "no_op": True,
+                "already_open": True,
+                "channel": {"id": channel["id"]},
+            }
+        raw = params.get("users")
+        if not raw:
+            return 200, {"ok": False, "error": "users_list_not_supplied"}
+        require(isinstance(raw, str), "`users` is a comma-separated string of user ids")
+        users = [u for u in str(raw).split(",") if u]
+        require(len(users) == 1, "the chat adapter opens 1:1 DMs: one user in `users`")
+        user = users[0]
+        if user not in self.users:
+            return 200, {"ok": False, "error": "user_not_found"}
+        if user in self.disabled_users:
+            return 200, {"ok": False, "error": "user_disabled"}
+        already = user in self.ims
+        if not already:
+            n = next(self._ids)
+            channel = {
+                "id": f"D{n:08X}",
+                "created": int(_TS_SECONDS) + n,
+                "is_archived": False,
+                "is_im": True,
+                "is_org_shared": False,
+                "context_team_id": TEAM_ID,
+                "updated": (int(_TS_SECONDS) + n) * 1000,
+                "user": user,
+                "is_user_deleted": False,
+                "priority": 0,
+            }
+            self.channels[channel["id"]] = channel
+            self.members[channel["id"]] = [BOT_USER_ID, user]
+            self.ims[user] = channel["id"]
+        return 200, {
+            "ok": True,
+            "no_op": already,
+            "already_open": already,
+            "channel": {"id": self.ims[user]},
+        }
+
+    def dm(self, user: str) -> list[dict[str, Any]]:
+        """The messages the bot posted in its DM with `user`."""
+        channel_id = self.ims.get(user)
+        return list(self.messages.get(channel_id, [])) if channel_id else []
 
     def _chat_post_message(self, params: dict[str, Any]) -> Reply:
         channel, error = self._writable(params)

@@ -22,7 +22,14 @@ token"):
   `<attachment id="…"></attachment>` (caller text must not reach it); attachments are Adaptive
   Cards whose `content` is a JSON string; every `<at id>` has its chatMessageMention and back;
   the sender must be a member of the channel;
-- tabs: website tabs bound to `com.microsoft.teamspace.tab.web` with https content/website URLs.
+- tabs: website tabs bound to `com.microsoft.teamspace.tab.web` with https content/website URLs;
+- chats (chat-post.md, chat-post-messages.md): `POST /chats` with `chatType: oneOnOne` and
+  exactly two aadUserConversationMember owners bound by `user@odata.bind`, the caller among them
+  (Graph: "every single user, including the user initiating the create request, … must be
+  specified"); the same pair gets the same chat back (id `19:{id}_{id}@unq.gbl.spaces` as in the
+  docs' example); `POST /chats/{chat-id}/messages` takes the chatMessage bodies channels take,
+  from members of the chat only, and answers with `chatId` set and no `channelIdentity`;
+- `GET /me`: the signed-in service account.
 
 Answers have the shapes of the docs' examples (channel-post, chatmessage-post, team-list-members,
 channel-list-tabs); ids, users and the tenant are the docs' own (team fbe2bf47-…, Robin Kline as
@@ -228,6 +235,8 @@ class FakeGraph(FakeServer):
             team_id: {SERVICE_ACCOUNT: ["owner"], ADMIN: ["owner"], ADELE: []}
         }
         self.channels: dict[str, dict[str, dict[str, Any]]] = {team_id: {}}
+        #: chat id -> chat (with the fake's own `_members` and `_messages`)
+        self.chats: dict[str, dict[str, Any]] = {}
         self._add_channel(team_id, GENERAL_ID, "General", "", "standard")
         self._ids = itertools.count(1)
         self._msg_ids = itertools.count(1616990032035)
@@ -569,11 +578,8 @@ class FakeGraph(FakeServer):
         return 201, self._member(team, uid, channel["_members"][uid])
 
     # --- messages -----------------------------------------------------------------------------
-    @route("POST", r"/v1\.0/teams/(?P<team>[^/]+)/channels/(?P<cid>[^/]+)/messages")
-    def post_message(self, request: Request) -> Reply:
-        team, channel, denied = self._team_channel(request)
-        if denied:
-            return denied
+    def _check_message(self, request: Request) -> dict[str, Any]:
+        """A chatMessage body as Graph takes it (channel and chat messages alike)."""
         body = request.json
         require(isinstance(body, dict), "body must be a chatMessage")
         require(set(body) <= MESSAGE_FIELDS, f"unexpected chatMessage properties {sorted(body)}")
@@ -619,6 +625,17 @@ class FakeGraph(FakeServer):
             require(user.get("userIdentityType") == "aadUser", "userIdentityType must be aadUser")
         require(body.get("importance", "normal") in ("normal", "high", "urgent"), "importance")
         require(isinstance(body.get("summary", ""), str), "summary must be a string")
+        return body
+
+    @route("POST", r"/v1\.0/teams/(?P<team>[^/]+)/channels/(?P<cid>[^/]+)/messages")
+    def post_message(self, request: Request) -> Reply:
+        team, channel, denied = self._team_channel(request)
+        if denied:
+            return denied
+        body = self._check_message(request)
+        content = body["body"]
+        attachments = body.get("attachments") or []
+        mentions = body.get("mentions") or []
         roster = (
             self.team_members[team]
             if channel["membershipType"] == "standard"
@@ -666,6 +683,126 @@ class FakeGraph(FakeServer):
             "reactions": [],
         }
         channel["_messages"].append(message)
+        return 201, message
+
+    # --- chats --------------------------------------------------------------------------------
+    def one_on_one(self, a: str, b: str) -> dict[str, Any] | None:
+        """The one-on-one chat of two users, if it exists."""
+        for chat in self.chats.values():
+            if chat["chatType"] == "oneOnOne" and chat["_members"] == {a.lower(), b.lower()}:
+                return chat
+        return None
+
+    @route("POST", r"/v1\.0/chats")
+    def create_chat(self, request: Request) -> Reply:
+        if denied := self._auth(request):
+            return denied
+        body = request.json
+        require(isinstance(body, dict), "body must be a chat object")
+        require(
+            set(body) <= {"chatType", "members", "topic"},
+            f"unexpected chat properties {sorted(body)}",
+        )
+        require(body.get("chatType") == "oneOnOne", "the adapter creates oneOnOne chats only")
+        require("topic" not in body, "only group chats take a topic")
+        members = body.get("members")
+        require(isinstance(members, list) and len(members) == 2, "a oneOnOne chat has two members")
+        uids: list[str] = []
+        for member in members:
+            require(isinstance(member, dict), "members must be objects")
+            require(
+                member.get("@odata.type") == "#microsoft.graph.aadUserConversationMember",
+                "@odata.type must be #microsoft.graph.aadUserConversationMember",
+            )
+            require(member.get("roles") == ["owner"], 'each member of a chat has roles ["owner"]')
+            match = _USER_BIND.match(str(member.get("user@odata.bind") or ""))
+            require(match, "user@odata.bind must be https://graph.microsoft.com/v1.0/users('{id}')")
+            assert match is not None
+            require(
+                set(member) == {"@odata.type", "roles", "user@odata.bind"},
+                f"unexpected member properties {sorted(member)}",
+            )
+            uids.append(match.group(1).lower())
+        require(len(set(uids)) == 2, "the two members of a oneOnOne chat must differ")
+        require(self.me.lower() in uids, "the caller must be one of the chat's members")
+        known = {uid.lower() for uid in self.users}
+        for uid in uids:
+            if uid not in known:
+                return 404, graph_error("NotFound", f"User '{uid}' not found")
+        chat = self.one_on_one(*uids)
+        if chat is None:
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            cid = f"19:{'_'.join(sorted(uids))}@unq.gbl.spaces"
+            chat = {
+                "id": cid,
+                "topic": None,
+                "createdDateTime": now,
+                "lastUpdatedDateTime": now,
+                "chatType": "oneOnOne",
+                "webUrl": f"https://teams.microsoft.com/l/chat/{urllib.parse.quote(cid, safe='')}/0"
+                f"?tenantId={self.tenant_id}",
+                "tenantId": self.tenant_id,
+                "_members": set(uids),
+                "_messages": [],
+            }
+            self.chats[cid] = chat
+        answer = {k: v for k, v in chat.items() if not k.startswith("_")}
+        answer["@odata.context"] = "https://graph.microsoft.com/v1.0/$metadata#chats/$entity"
+        return 201, answer
+
+    @route("POST", r"/v1\.0/chats/(?P<chat>[^/]+)/messages")
+    def post_chat_message(self, request: Request) -> Reply:
+        if denied := self._auth(request):
+            return denied
+        assert request.match is not None
+        chat = self.chats.get(urllib.parse.unquote(request.match["chat"]))
+        if chat is None:
+            return 404, graph_error("NotFound", "Chat not found")
+        body = self._check_message(request)
+        if self.me.lower() not in chat["_members"]:
+            return 403, graph_error("Forbidden", "User is not a member of the chat.")
+        mid = str(next(self._msg_ids))
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        message = {
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#chats("
+            f"'{urllib.parse.quote(chat['id'], safe='')}')/messages/$entity",
+            "id": mid,
+            "replyToId": None,
+            "etag": mid,
+            "messageType": "message",
+            "createdDateTime": now,
+            "lastModifiedDateTime": now,
+            "lastEditedDateTime": None,
+            "deletedDateTime": None,
+            "subject": body.get("subject"),
+            "summary": body.get("summary"),
+            "chatId": chat["id"],
+            "importance": body.get("importance", "normal"),
+            "locale": "en-us",
+            "webUrl": None,
+            "channelIdentity": None,
+            "policyViolation": None,
+            "eventDetail": None,
+            "from": {
+                "application": None,
+                "device": None,
+                "conversation": None,
+                "user": {
+                    "id": self.me,
+                    "displayName": self.users[self.me]["displayName"],
+                    "userIdentityType": "aadUser",
+                },
+            },
+            "body": body["body"],
+            "attachments": [
+                {**a, "name": a.get("name"), "thumbnailUrl": None}
+                for a in body.get("attachments") or []
+            ],
+            "mentions": body.get("mentions") or [],
+            "reactions": [],
+            "messageHistory": [],
+        }
+        chat["_messages"].append(message)
         return 201, message
 
     # --- tabs ---------------------------------------------------------------------------------
@@ -720,6 +857,17 @@ class FakeGraph(FakeServer):
         return 201, {k: v for k, v in tab.items() if k != "teamsApp"}
 
     # --- users --------------------------------------------------------------------------------
+    @route("GET", r"/v1\.0/me")
+    def get_me(self, request: Request) -> Reply:
+        if denied := self._auth(request):
+            return denied
+        user = self.users[self.me]
+        return 200, {
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users(id)/$entity",
+            "id": self.me,
+            **({"displayName": user["displayName"]} if "$select" not in request.query else {}),
+        }
+
     @route("GET", r"/v1\.0/users/(?P<uid>[^/]+)")
     def get_user(self, request: Request) -> Reply:
         if denied := self._auth(request):

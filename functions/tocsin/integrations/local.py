@@ -1,9 +1,10 @@
 """Local adapters: what Tocsin would have sent, recorded in its own table.
 
 The default for every port when no vendor is configured, so the whole response flow runs out
-of the box (demo, local mode, a fresh deployment): channels, messages, pins, links, bridges
-and tickets are stored under `LOCAL#…` keys and behave like the real thing (idempotent on
-names and keys), and `tocsin local outbox` / the demo show them.
+of the box (demo, local mode, a fresh deployment): channels, messages (direct messages too, in
+a `D…` conversation per person), pins, links, bridges and tickets are stored under `LOCAL#…`
+keys and behave like the real thing (idempotent on names and keys), and
+`tocsin local outbox` / the demo show them.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ class Options(BaseModel):
 
 def _short(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:10]
+
+
+def _dm_id(user_id: str) -> str:
+    """The local direct-message conversation with `user_id` (like Slack's D… ids)."""
+    return f"D{_short(user_id.strip())}"
 
 
 class _Recorder:
@@ -130,12 +136,29 @@ class LocalChat(_Recorder):
     def add_link(self, channel: ChannelRef, title: str, url: str) -> None:
         self.put_new(f"LOCAL#links#{channel.id}", url, {"title": title, "url": url})
 
+    def direct_message(self, user_id: str, message: ChatMessage) -> MessageRef:
+        """Recorded like channel messages, in the user's own DM conversation (`D…`), with
+        `to` naming the person."""
+        if not user_id or not user_id.strip():
+            raise PermanentIntegrationError(PROVIDER, "direct_message: no user id")
+        dm = _dm_id(user_id)
+        ts = ulid()
+        self.put_new(
+            f"LOCAL#messages#{dm}",
+            ts,
+            {"message": asdict(message), "pinned": False, "direct": True, "to": user_id},
+        )
+        return MessageRef(PROVIDER, dm, ts, f"local:dm/{user_id}/{ts}")
+
     # --- reading what was "sent" (demo, CLI, tests) -------------------------------------------
     def messages(self, channel: ChannelRef) -> list[dict[str, Any]]:
         return self.query(f"LOCAL#messages#{channel.id}")
 
     def links(self, channel: ChannelRef) -> list[dict[str, Any]]:
         return self.query(f"LOCAL#links#{channel.id}")
+
+    def direct_messages(self, user_id: str) -> list[dict[str, Any]]:
+        return self.query(f"LOCAL#messages#{_dm_id(user_id)}")
 
     def channel(self, name: str) -> dict[str, Any] | None:
         return self.get("LOCAL#channel", name)

@@ -7,6 +7,9 @@ Retry-After); everything else (`invalid_auth`, `missing_scope`, `channel_not_fou
 `invalid_name*`, …) is permanent. The client retries a failed connection once after a short
 pause and never waits on rate limits itself: the state machine does the backing off.
 
+`direct_message` (paging through chat) opens the DM with `conversations.open` (scope
+`im:write`) and posts the same Block Kit message there.
+
 `render_blocks` turns a provider-neutral `ChatMessage` into Block Kit within Slack's published
 limits, escaping `&`, `<` and `>` in every piece of caller text so that an incident title cannot
 smuggle in `<!channel>` or a disguised link.
@@ -334,19 +337,7 @@ class SlackChat:
         return added
 
     def post_message(self, channel: ChannelRef, message: ChatMessage) -> MessageRef:
-        blocks = render_blocks(message)
-        data = self._call(
-            "chat.postMessage",
-            self._client.chat_postMessage,
-            channel=channel.id,
-            text=fallback_text(message),
-            blocks=blocks or None,
-            unfurl_links=False,
-            unfurl_media=False,
-        )
-        channel_id = str(data.get("channel") or channel.id)
-        ts = str(data["ts"])
-        return MessageRef(PROVIDER, channel_id, ts, self._message_url(channel_id, ts))
+        return self._post(channel.id, message)
 
     def pin(self, message: MessageRef) -> None:
         self._call(
@@ -374,7 +365,38 @@ class SlackChat:
             link=url,
         )
 
+    def direct_message(self, user_id: str, message: ChatMessage) -> MessageRef:
+        """Open (or reopen) the DM with the user (`conversations.open`, needs `im:write`) and
+        post the message there, rendered as in channels."""
+        if not _USER_ID.fullmatch(user_id or ""):
+            raise PermanentIntegrationError(
+                PROVIDER, f"conversations.open: not a Slack user id: {user_id[:40]!r}"
+            )
+        data = self._call("conversations.open", self._client.conversations_open, users=user_id)
+        channel = data.get("channel")
+        channel_id = channel.get("id") if isinstance(channel, dict) else None
+        if not channel_id:
+            raise PermanentIntegrationError(
+                PROVIDER, "conversations.open: answer without channel id"
+            )
+        return self._post(str(channel_id), message)
+
     # --- helpers ------------------------------------------------------------------------------
+    def _post(self, channel_id: str, message: ChatMessage) -> MessageRef:
+        blocks = render_blocks(message)
+        data = self._call(
+            "chat.postMessage",
+            self._client.chat_postMessage,
+            channel=channel_id,
+            text=fallback_text(message),
+            blocks=blocks or None,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        posted_in = str(data.get("channel") or channel_id)
+        ts = str(data["ts"])
+        return MessageRef(PROVIDER, posted_in, ts, self._message_url(posted_in, ts))
+
     def _find(self, name: str, archived: bool = False) -> dict[str, Any] | None:
         """The channel called `name` (conversations.list, every page): a live one, or with
         `archived` an archived one."""

@@ -26,12 +26,18 @@ Port methods against Graph v1.0:
   @mentions and `<attachment id=…>`, and one Adaptive Card attachment (`render_card`);
 - pin: Graph pins messages only in chats, not in channels: a documented no-op;
 - add_link: a website tab (`com.microsoft.teamspace.tab.web`), idempotent on the URL by listing
-  the channel's tabs first; `link_mode: message` posts a small card instead.
+  the channel's tabs first; `link_mode: message` posts a small card instead;
+- direct_message (paging through chat): the one-on-one chat of the service account and the user,
+  `POST /chats` with `chatType: oneOnOne` and both as `aadUserConversationMember` owners (Graph
+  returns the existing chat for the same pair, so this is idempotent), then
+  `POST /chats/{chat-id}/messages` with the same body and Adaptive Card as channel messages.
+  The service account's own id comes from `GET /me` (asked once). Delegated permissions:
+  Chat.Create, ChatMessage.Send, User.Read.
 
 Webhook (`teams_webhook`). The URL (an Office 365 connector "Incoming Webhook" or a Workflows
 "When a Teams webhook request is received" trigger) is the credential and posts to one fixed
-channel: channels are that channel, invites and topics are not possible, messages are the same
-Adaptive Card in the documented `{"type": "message", "attachments": [...]}` envelope. Connectors
+channel: channels are that channel, invites, topics and direct messages are not possible,
+messages are the same Adaptive Card in the documented `{"type": "message", "attachments": [...]}` envelope. Connectors
 answer 200 with `1`, Workflows 202; connectors also answer 200 with "Webhook message delivery
 failed with error: … HTTP error 429 …" when Teams refused the message: that inner status is what
 counts. The URL never appears in an error or a log line.
@@ -395,6 +401,7 @@ class TeamsChat:
         self._names: dict[str, str] = {}  # user id -> display name (mentions)
         self._membership: dict[str, str] = {}  # channel ref id -> membershipType
         self._posted_links: set[tuple[str, str]] = set()  # link_mode message, this instance
+        self._me: str | None = None  # the service account's user id (GET /me)
 
     @property
     def refresh_token(self) -> str:
@@ -607,7 +614,64 @@ class TeamsChat:
                 need="TeamsTab.Create",
             )
 
+    def direct_message(self, user_id: str, message: ChatMessage) -> MessageRef:
+        if not _GUID.fullmatch(user_id or ""):
+            raise PermanentIntegrationError(
+                PROVIDER, "direct_message: the user is not an Entra user object id"
+            )
+        with self._scrubbed():
+            me = self._service_account()
+            if me.lower() == user_id.lower():
+                raise PermanentIntegrationError(
+                    PROVIDER, "direct_message: the user is the service account itself"
+                )
+            chat_id = self._one_on_one(me, user_id)
+            resp = self._call(
+                "POST",
+                f"/chats/{_q(chat_id)}/messages",
+                self._message_body(message),
+                need="ChatMessage.Send",
+            )
+            data = resp.body if isinstance(resp.body, dict) else {}
+            if not data.get("id"):
+                raise PermanentIntegrationError(PROVIDER, "POST chats messages: answer without id")
+            url = data.get("webUrl")
+            return MessageRef(
+                PROVIDER, chat_id, str(data["id"]), str(url) if isinstance(url, str) else None
+            )
+
     # --- helpers ------------------------------------------------------------------------------
+    def _service_account(self) -> str:
+        """The signed-in service account's user object id (`GET /me`, asked once)."""
+        if self._me is None:
+            resp = self._call("GET", "/me?$select=id", need="User.Read")
+            uid = resp.body.get("id") if isinstance(resp.body, dict) else None
+            if not isinstance(uid, str) or not _GUID.fullmatch(uid):
+                raise PermanentIntegrationError(PROVIDER, "GET /me: answer without a user id")
+            self._me = uid
+        return self._me
+
+    def _one_on_one(self, me: str, user_id: str) -> str:
+        """The id of the one-on-one chat of `me` and `user_id` (made if it does not exist;
+        Graph answers the existing chat for the same pair)."""
+        member = {
+            "@odata.type": "#microsoft.graph.aadUserConversationMember",
+            "roles": ["owner"],
+        }
+        body = {
+            "chatType": "oneOnOne",
+            "members": [
+                {**member, "user@odata.bind": f"{self._graph_root()}/users('{uid}')"}
+                for uid in (me, user_id)
+            ],
+        }
+        resp = self._call("POST", "/chats", body, need="Chat.Create")
+        chat = resp.body if isinstance(resp.body, dict) else {}
+        chat_id = chat.get("id")
+        if not isinstance(chat_id, str) or not chat_id:
+            raise PermanentIntegrationError(PROVIDER, "POST /chats: answer without id")
+        return chat_id
+
     def _graph_root(self) -> str:
         return self.options.base_url.rstrip("/")
 
@@ -904,6 +968,13 @@ class TeamsWebhookChat:
 
     def pin(self, message: MessageRef) -> None:
         """A webhook cannot pin."""
+
+    def direct_message(self, user_id: str, message: ChatMessage) -> MessageRef:
+        raise PermanentIntegrationError(
+            WEBHOOK_PROVIDER,
+            "direct_message: an incoming webhook cannot message a person (it posts to one "
+            "fixed channel); page through the `teams` (Graph) chat provider, SMS or e-mail",
+        )
 
     def add_link(self, channel: ChannelRef, title: str, url: str) -> None:
         """A small card with the link, once per URL for this adapter instance (a webhook cannot

@@ -481,6 +481,86 @@ def test_add_link_is_idempotent_on_the_url(fake: FakeSlack) -> None:
     assert fake.violations == []
 
 
+# --- direct messages --------------------------------------------------------------------------
+
+
+def test_direct_message_opens_the_dm_and_posts_the_same_blocks(fake: FakeSlack) -> None:
+    chat = adapter(fake)
+    message = full_message(mentions=(HUMAN_ID,))
+    ref = chat.direct_message(HUMAN_ID, message)
+    [open_call] = fake.calls_of("conversations.open")
+    assert open_call.method == "POST"
+    assert open_call.headers["authorization"] == f"Bearer {fake.token}"
+    assert open_call.form == {"users": HUMAN_ID}
+    dm = fake.ims[HUMAN_ID]
+    assert dm.startswith("D")
+    [stored] = fake.dm(HUMAN_ID)
+    assert ref == MessageRef(
+        "slack", dm, stored["ts"], f"{WORKSPACE}/archives/{dm}/p{stored['ts'].replace('.', '')}"
+    )
+    body = posted(fake)
+    assert body["channel"] == dm
+    assert body["blocks"] == slack.render_blocks(message)
+    assert body["text"] == slack.fallback_text(message)
+    assert body["unfurl_links"] is False
+    assert fake.violations == []
+
+
+def test_direct_messages_to_the_same_person_share_one_dm(fake: FakeSlack) -> None:
+    fake.add_users("U0000000A")
+    chat = adapter(fake)
+    first = chat.direct_message(HUMAN_ID, ChatMessage(text="page 1"))
+    second = chat.direct_message(HUMAN_ID, ChatMessage(text="page 2"))
+    other = chat.direct_message("U0000000A", ChatMessage(text="page 3"))
+    assert first.channel_id == second.channel_id != other.channel_id
+    assert [m["text"] for m in fake.dm(HUMAN_ID)] == ["page 1", "page 2"]
+    assert [m["text"] for m in fake.dm("U0000000A")] == ["page 3"]
+    # a DM is no channel: lookups do not see it, private channels included
+    fake.add_channel("inc-private", private=True)
+    listed = chat._client.conversations_list(types="public_channel,private_channel")
+    assert [c["name"] for c in listed["channels"]] == ["inc-private"]
+    assert adapter(fake, private_channels=True).find_channel("inc-none") is None
+    assert fake.violations == []
+
+
+@pytest.mark.parametrize("user", ["", "C0123ABCD", "u123abc", "U1,U2", "<!channel>", "D0123ABC"])
+def test_direct_message_refuses_what_is_not_a_user_id(fake: FakeSlack, user: str) -> None:
+    with pytest.raises(PermanentIntegrationError, match="not a Slack user id"):
+        adapter(fake).direct_message(user, ChatMessage(text="x"))
+    assert fake.requests == []
+
+
+def test_direct_message_to_an_unknown_or_disabled_user_is_permanent(fake: FakeSlack) -> None:
+    fake.add_users("U0000000D")
+    fake.disabled_users.add("U0000000D")
+    chat = adapter(fake)
+    with pytest.raises(PermanentIntegrationError, match=r"conversations\.open -> user_not_found"):
+        chat.direct_message("U0NOBODY0", ChatMessage(text="x"))
+    with pytest.raises(PermanentIntegrationError, match="user_disabled"):
+        chat.direct_message("U0000000D", ChatMessage(text="x"))
+    assert fake.calls_of("chat.postMessage") == []
+
+
+def test_direct_message_without_im_write_names_the_scope(fake: FakeSlack) -> None:
+    fake.scopes.discard("im:write")
+    with pytest.raises(PermanentIntegrationError, match="needs the im:write scope"):
+        adapter(fake).direct_message(HUMAN_ID, ChatMessage(text="x"))
+    assert fake.calls_of("chat.postMessage") == []
+
+
+def test_direct_message_rate_limited_is_retryable(fake: FakeSlack) -> None:
+    fake.answer_next("conversations.open", "ratelimited", status=429, headers={"Retry-After": "4"})
+    with pytest.raises(RetryableIntegrationError) as info:
+        adapter(fake).direct_message(HUMAN_ID, ChatMessage(text="x"))
+    assert info.value.retry_after == 4 and "conversations.open" in info.value.message
+
+
+def test_direct_message_answer_without_a_channel_is_permanent(fake: FakeSlack) -> None:
+    fake.answer_next("conversations.open", "")  # ok false and no error: a broken answer
+    with pytest.raises(PermanentIntegrationError):
+        adapter(fake).direct_message(HUMAN_ID, ChatMessage(text="x"))
+
+
 # --- errors -----------------------------------------------------------------------------------
 
 

@@ -35,6 +35,7 @@ from tests.fakes.teams import (
     HARRY,
     JANE,
     OUTGOING_CARD_EXAMPLE,
+    SERVICE_ACCOUNT,
     TEAM_ID,
     TENANT_ID,
     WEBHOOK_EXAMPLE,
@@ -670,6 +671,133 @@ def test_add_link_as_a_message(fake: FakeGraph) -> None:
     assert fake.violations == []
 
 
+# --- direct messages ------------------------------------------------------------------------------
+
+
+def test_direct_message_creates_the_one_on_one_chat_and_posts_the_card(fake: FakeGraph) -> None:
+    chat = make(fake)
+    message = ChatMessage(**{**summary().__dict__, "mentions": (ADELE,)})
+    ref = chat.direct_message(ADELE, message)
+    [me] = fake.calls("GET", "/v1.0/me")
+    assert me.query == {"$select": ["id"]}
+    [create] = fake.calls("POST", "/v1.0/chats")
+    assert create.json == {
+        "chatType": "oneOnOne",
+        "members": [
+            {
+                "@odata.type": "#microsoft.graph.aadUserConversationMember",
+                "roles": ["owner"],
+                "user@odata.bind": f"{fake.graph}/users('{uid}')",
+            }
+            for uid in (SERVICE_ACCOUNT, ADELE)
+        ],
+    }
+    one_on_one = fake.one_on_one(SERVICE_ACCOUNT, ADELE)
+    assert one_on_one is not None
+    [stored] = one_on_one["_messages"]
+    assert ref == MessageRef("teams", one_on_one["id"], stored["id"], None)
+    [post] = fake.calls("POST", r"/v1\.0/chats/.+/messages")
+    assert card_of(post) == teams.render_card(message)
+    body = post.json
+    assert body["body"]["content"].startswith('<p><at id="0">Adele Vance</at></p><attachment id=')
+    assert body["mentions"][0]["mentioned"]["user"]["id"] == ADELE
+    assert body["importance"] == "high"
+    assert fake.violations == []
+
+
+def test_direct_messages_reuse_the_chat_of_the_same_pair(fake: FakeGraph) -> None:
+    chat = make(fake)
+    first = chat.direct_message(ADELE, ChatMessage(text="page 1"))
+    second = chat.direct_message(ADELE.upper(), ChatMessage(text="page 2"))
+    other = chat.direct_message(HARRY, ChatMessage(text="page 3"))
+    assert first.channel_id == second.channel_id != other.channel_id
+    assert len(fake.chats) == 2
+    assert len(fake.calls("GET", "/v1.0/me")) == 1  # the service account is asked once
+    assert len(fake.calls("POST", "/v1.0/chats")) == 3  # Graph answers the existing chat
+    assert len(fake.one_on_one(SERVICE_ACCOUNT, ADELE)["_messages"]) == 2  # type: ignore[index]
+    assert fake.violations == []
+
+
+@pytest.mark.parametrize("user", ["", "not-a-guid", "U0123ABCD", f"{ADELE}'); DROP"])
+def test_direct_message_refuses_what_is_not_an_entra_object_id(fake: FakeGraph, user: str) -> None:
+    with pytest.raises(PermanentIntegrationError, match="Entra user object id"):
+        make(fake).direct_message(user, ChatMessage(text="x"))
+    assert fake.requests == []
+
+
+def test_direct_message_to_the_service_account_itself_is_permanent(fake: FakeGraph) -> None:
+    with pytest.raises(PermanentIntegrationError, match="service account itself"):
+        make(fake).direct_message(SERVICE_ACCOUNT, ChatMessage(text="x"))
+    assert fake.calls("POST", "/v1.0/chats") == []
+
+
+def test_direct_message_to_an_unknown_user_is_permanent(fake: FakeGraph) -> None:
+    ghost = "00000000-0000-0000-0000-000000000003"
+    with pytest.raises(PermanentIntegrationError) as err:
+        make(fake).direct_message(ghost, ChatMessage(text="x"))
+    assert err.value.status == 404 and "POST /chats" in err.value.message
+    assert fake.calls("POST", r"/v1\.0/chats/.+/messages") == []
+
+
+def test_direct_message_without_permission_names_it(fake: FakeGraph) -> None:
+    chat = make(fake)
+    chat.direct_message(ADELE, ChatMessage(text="warm-up"))  # token and /me cached
+    fake.fail_next(403, body=graph_error("Forbidden", "Missing scope permissions"))
+    with pytest.raises(PermanentIntegrationError) as err:
+        chat.direct_message(ADELE, ChatMessage(text="x"))
+    assert err.value.status == 403 and "Chat.Create" in err.value.message
+    fresh = make(fake)
+    fresh.find_channel("General")  # a token, but not yet the service account's id
+    fake.fail_next(403, body=graph_error("Forbidden", "Missing scope permissions"))
+    with pytest.raises(PermanentIntegrationError) as err:
+        fresh.direct_message(ADELE, ChatMessage(text="x"))
+    assert err.value.status == 403 and "User.Read" in err.value.message
+    assert "GET /me" in err.value.message
+
+
+def test_direct_message_throttled_is_retryable(fake: FakeGraph) -> None:
+    chat = make(fake)
+    chat.direct_message(ADELE, ChatMessage(text="warm-up"))
+    chats_before = len(fake.chats)
+    fake.fail_next(429, headers={"Retry-After": "5"}, body=graph_error("TooManyRequests", "slow"))
+    with pytest.raises(RetryableIntegrationError) as err:
+        chat.direct_message(ADELE, ChatMessage(text="x"))
+    assert err.value.retry_after == 5.0
+    assert len(fake.chats) == chats_before
+    assert_clean(err.value, fake)
+
+
+def test_fake_rejects_a_chat_without_the_caller_or_with_a_bad_member_shape(
+    fake: FakeGraph,
+) -> None:
+    chat = make(fake)
+    chat.direct_message(ADELE, ChatMessage(text="token first"))
+    member = {
+        "@odata.type": "#microsoft.graph.aadUserConversationMember",
+        "roles": ["owner"],
+    }
+    bodies = [
+        {
+            "chatType": "oneOnOne",
+            "members": [
+                {**member, "user@odata.bind": f"{fake.graph}/users('{u}')"} for u in (ADELE, HARRY)
+            ],
+        },
+        {
+            "chatType": "oneOnOne",
+            "members": [
+                {**member, "roles": [], "user@odata.bind": f"{fake.graph}/users('{u}')"}
+                for u in (SERVICE_ACCOUNT, HARRY)
+            ],
+        },
+        {"chatType": "group", "topic": "x", "members": []},
+    ]
+    for body in bodies:
+        resp = chat._api.request("POST", "/chats", body, ok=(400,))
+        assert resp.status == 400
+    assert len(fake.violations) == len(bodies)
+
+
 # --- errors ---------------------------------------------------------------------------------------
 
 
@@ -857,6 +985,13 @@ def test_webhook_add_link_posts_a_short_card_once_per_url(hook: FakeTeamsWebhook
     with pytest.raises(PermanentIntegrationError):
         chat.add_link(ref, "x", "not a url")
     assert hook.violations == []
+
+
+def test_webhook_cannot_send_a_direct_message(hook: FakeTeamsWebhook) -> None:
+    with pytest.raises(PermanentIntegrationError, match="cannot message a person") as err:
+        make_hook(hook).direct_message(ADELE, ChatMessage(text="page"))
+    assert err.value.provider == "teams_webhook"
+    assert hook.requests == []
 
 
 @pytest.mark.parametrize(
