@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from bench import coldstart, intake, response, storm
+from bench import coldstart, escalation, intake, response, storm
 
 
 def main() -> int:
@@ -21,6 +21,7 @@ def main() -> int:
         results = [
             intake.run(local),
             response.run(local),
+            escalation.run(local),
             storm.run(local),
             coldstart.run(local),
         ]

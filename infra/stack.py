@@ -9,19 +9,25 @@ from typing import Any
 from aws_cdk import App, ArnFormat, AssetHashType, CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 from tocsin.config_loader import load_config
 from tocsin.routes import ROUTES, Function
-from tocsin.settings import ENV_STATE_MACHINE
+from tocsin.settings import (
+    ENV_ESCALATION_STATE_MACHINE,
+    ENV_PUBLIC_URL,
+    ENV_SIGNING_SECRET,
+    ENV_STATE_MACHINE,
+)
 
 from infra.api import HttpApi
 from infra.bundling import Bundle, build_bundle
 from infra.events import AwsEventIntake, SweeperSchedule
 from infra.functions import ServiceFunctions
-from infra.nag import add_checks
+from infra.nag import acknowledge, acknowledge_wildcard_resource, add_checks
 from infra.paths import CDK_JSON, CONFIG_DIR
 from infra.storage import QUARANTINE_PREFIX, RAW_PREFIX, Storage
-from infra.workflow import ResponseWorkflow
+from infra.workflow import EscalationWorkflow, ResponseWorkflow
 
 STACK_NAME = "Tocsin"
 #: Functions that start response executions (and may look at them). The sweeper finishes
@@ -40,6 +46,15 @@ OBJECT_ACCESS: dict[Function, dict[str, tuple[str, ...]]] = {
 }
 
 
+#: Functions that start escalations or end them (an acknowledgement, a resolution: any function
+#: that changes incidents), so they complete escalation task tokens and sign ack links.
+ESCALATES = (
+    Function.WORKFLOW,
+    Function.API,
+    Function.SWEEPER,
+    Function.INTAKE,
+    Function.EVENTBRIDGE_INTAKE,
+)
 #: Functions that call chat, conferencing and ticketing tools: the workflow's steps, the
 #: sweeper's SLA reminders, the API's stakeholder updates. They may read the integrations'
 #: secrets named in the configuration, and no other secret.
@@ -48,8 +63,10 @@ USES_INTEGRATIONS = (Function.WORKFLOW, Function.SWEEPER, Function.API)
 
 def integration_secrets(config_dir: Path = CONFIG_DIR) -> list[str]:
     """Names of the Secrets Manager secrets the configured integrations read."""
-    integrations = load_config(config_dir).integrations
+    config = load_config(config_dir)
+    integrations = config.integrations
     names = [getattr(integrations, port).secret for port in ("chat", "conferencing", "ticketing")]
+    names += [method.secret for method in config.paging.methods.values()]
     return sorted({name for name in names if name})
 
 
@@ -70,6 +87,28 @@ class TocsinStack(Stack):
         workflow = ResponseWorkflow(
             self, "Workflow", workflow_function=functions[Function.WORKFLOW].function
         )
+        escalation = EscalationWorkflow(
+            self, "Escalation", workflow_function=functions[Function.WORKFLOW].function
+        )
+        # the key that signs acknowledgement links and calendar feed URLs (rotate it by
+        # setting `previous_key` to the old value and `key` to a new one)
+        signing = secretsmanager.Secret(
+            self,
+            "SigningKey",
+            description="Tocsin: signs acknowledgement links and calendar feed URLs",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template="{}",
+                generate_string_key="key",
+                exclude_punctuation=True,
+                password_length=48,
+            ),
+        )
+        acknowledge(
+            signing,
+            "SMG4",
+            "Rotation is a deliberate operator action (docs/paging.md): the old key stays valid "
+            "as previous_key so links already sent keep working; a Lambda rotator would cut them.",
+        )
         for name, service in functions.by_name.items():
             storage.grant_table_data(service.function)
             for action, prefixes in OBJECT_ACCESS.get(name, {}).items():
@@ -80,6 +119,35 @@ class TocsinStack(Stack):
             service.function.add_environment(
                 ENV_STATE_MACHINE, workflow.state_machine.state_machine_arn
             )
+
+        for name in ESCALATES:
+            fn = functions[name].function
+            escalation.grant_escalate(fn)
+            signing.grant_read(fn)
+            fn.add_environment(ENV_ESCALATION_STATE_MACHINE, escalation.arn)
+            fn.add_environment(ENV_SIGNING_SECRET, signing.secret_name)
+        # native paging: SMS through SNS (publishing to a phone number has no resource ARN)
+        # and e-mail through SES identities of this account
+        workflow_fn = functions[Function.WORKFLOW].function
+        workflow_fn.add_to_role_policy(
+            iam.PolicyStatement(actions=["sns:Publish"], resources=["*"])
+        )
+        identities = self.format_arn(service="ses", resource="identity", resource_name="*")
+        workflow_fn.add_to_role_policy(
+            iam.PolicyStatement(actions=["ses:SendEmail"], resources=[identities])
+        )
+        acknowledge(
+            workflow_fn,
+            "IAM5[Resource::*]",
+            "sns:Publish to a phone number (SMS pages) has no resource ARN to scope it to; the "
+            "function publishes to no topic.",
+        )
+        acknowledge_wildcard_resource(
+            workflow_fn,
+            identities,
+            "Pages are e-mailed from the sender identity the operator "
+            "configures (paging.methods.email.options.sender), unknown at synth time.",
+        )
 
         secrets = [
             # a secret's ARN ends in -<6 random characters>
@@ -104,6 +172,10 @@ class TocsinStack(Stack):
             "Http",
             handlers={route.function: functions[route.function].function for route in ROUTES},
         )
+        # links in pages (acknowledge) point at the API; the API itself answers with its own
+        # host (a reference from its function would be a cycle)
+        for name in (Function.WORKFLOW, Function.SWEEPER):
+            functions[name].function.add_environment(ENV_PUBLIC_URL, api.endpoint)
         AwsEventIntake(self, "AwsEvents", consumer=functions[Function.EVENTBRIDGE_INTAKE].function)
         SweeperSchedule(self, "Sweeper", sweeper=functions[Function.SWEEPER].function)
 
@@ -113,6 +185,8 @@ class TocsinStack(Stack):
         CfnOutput(self, "TableName", value=storage.table.table_name)
         CfnOutput(self, "ArtifactBucketName", value=storage.artifacts.bucket_name)
         CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)
+        CfnOutput(self, "EscalationStateMachineArn", value=escalation.arn)
+        CfnOutput(self, "SigningSecretName", value=signing.secret_name)
 
 
 def create_app(*, outdir: str | None = None, context: dict[str, Any] | None = None) -> App:

@@ -1,4 +1,6 @@
-"""The response workflow: a Standard state machine defined by statemachines/response.asl.json."""
+"""The state machines: the response workflow (statemachines/response.asl.json) and the
+escalation (statemachines/escalation.asl.json), both Standard (escalation waits with
+.waitForTaskToken, which Express does not have)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.nag import acknowledge, acknowledge_wildcard_resource
-from infra.paths import RESPONSE_ASL
+from infra.paths import ESCALATION_ASL, RESPONSE_ASL
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 EXECUTION_REASON = (
@@ -29,18 +31,21 @@ class ResponseWorkflow(Construct):
         *,
         workflow_function: lambda_.IFunction,
         definition: Path = RESPONSE_ASL,
+        kind: str = "response",
+        state_machine_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         # Vended-log destinations should sit under /aws/vendedlogs/ (resource policy size limit).
         self.log_group = logs.LogGroup(
             self,
             "Logs",
-            log_group_name=f"/aws/vendedlogs/states/{Stack.of(self).stack_name}-response",
+            log_group_name=f"/aws/vendedlogs/states/{Stack.of(self).stack_name}-{kind}",
             retention=LOG_RETENTION,
         )
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
+            state_machine_name=state_machine_name,
             state_machine_type=sfn.StateMachineType.STANDARD,
             # Inline (not an asset), so the template - and its tests - show the definition.
             definition_body=sfn.DefinitionBody.from_string(definition.read_text(encoding="utf-8")),
@@ -77,3 +82,40 @@ class ResponseWorkflow(Construct):
             grantee=grantee, actions=["states:DescribeExecution"], resource_arns=[executions]
         )
         acknowledge_wildcard_resource(grantee, executions, EXECUTION_REASON)
+
+
+class EscalationWorkflow(ResponseWorkflow):
+    """The escalation state machine, under a fixed name: its ARN is known without referring
+    to the resource, so the workflow function it invokes can start it and complete its task
+    tokens (a reference would be a dependency cycle: function -> machine -> function)."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, workflow_function: lambda_.IFunction
+    ) -> None:
+        name = f"{Stack.of(scope).stack_name}-escalation"
+        super().__init__(
+            scope,
+            construct_id,
+            workflow_function=workflow_function,
+            definition=ESCALATION_ASL,
+            kind="escalation",
+            state_machine_name=name,
+        )
+        self.name = name
+        self.arn = Stack.of(self).format_arn(
+            service="states",
+            resource="stateMachine",
+            resource_name=name,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+
+    def grant_escalate(self, grantee: iam.IGrantable) -> None:
+        """Start escalations, and complete (acknowledge, cancel) their waiting levels."""
+        iam.Grant.add_to_principal(
+            grantee=grantee, actions=["states:StartExecution"], resource_arns=[self.arn]
+        )
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["states:SendTaskSuccess", "states:SendTaskFailure"],
+            resource_arns=[self.arn],
+        )

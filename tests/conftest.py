@@ -37,9 +37,49 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch.setenv("TOCSIN_TABLE", resources.table)
         monkeypatch.setenv("TOCSIN_ARTIFACT_BUCKET", resources.bucket)
         monkeypatch.setenv("TOCSIN_STATE_MACHINE_ARN", resources.state_machine_arn)
+        monkeypatch.setenv(
+            "TOCSIN_ESCALATION_STATE_MACHINE_ARN", resources.escalation_state_machine_arn
+        )
+        monkeypatch.setenv("TOCSIN_SIGNING_KEY_NAME", resources.signing_secret)
+        monkeypatch.setenv("TOCSIN_PUBLIC_URL", "https://tocsin.example.test")
         reset_runtime_caches()
         yield resources
+        try:
+            end_escalations(resources)
+        except Exception as exc:  # hygiene only: a test may have broken AWS on purpose
+            print(f"could not end escalations after the test: {exc}")
         reset_runtime_caches()
+
+
+def end_escalations(resources: Any) -> None:
+    """Escalations wait for minutes in real time: end those a test left running (as a
+    resolution would) so their executions finish inside this test's moto, not in a later one."""
+    import time
+
+    import boto3
+    from tocsin.dal.dynamo import deser
+    from tocsin.domain.timeline import Actor
+    from tocsin.handlers.container import container
+
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    pages = ddb.get_paginator("scan").paginate(
+        TableName=resources.table,
+        FilterExpression="begins_with(sk, :esc) AND #s = :active",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":esc": {"S": "ESC#"}, ":active": {"S": "active"}},
+    )
+    incidents = {deser(item)["incident_id"] for page in pages for item in page["Items"]}
+    for incident_id in incidents:
+        container().escalations.stop(incident_id, "cancelled", Actor.system("test-teardown"))
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    deadline = time.monotonic() + 10
+    while (
+        time.monotonic() < deadline
+        and sfn.list_executions(
+            stateMachineArn=resources.escalation_state_machine_arn, statusFilter="RUNNING"
+        )["executions"]
+    ):
+        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -49,14 +49,16 @@ def intake_router() -> APIGatewayHttpRouter:
 
 
 def build_spec() -> dict[str, Any]:
-    from tocsin.handlers import api
+    from tocsin.handlers import api, oncall_api
     from tocsin.handlers.http import new_resolver
 
-    owner = api.router.api_resolver
+    owners = [(r, r.api_resolver) for r in (api.router, oncall_api.router)]
     app = new_resolver()
     app.include_router(intake_router())
-    app.include_router(api.router)
-    api.router.api_resolver = owner  # include_router re-pointed it; give it back to its handler
+    for router, _ in owners:
+        app.include_router(router)
+    for router, owner in owners:  # include_router re-pointed them; give them back
+        router.api_resolver = owner
     document = app.get_openapi_json_schema(
         title="Tocsin",
         version=__version__,

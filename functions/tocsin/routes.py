@@ -50,6 +50,23 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/maintenance-windows", Function.API),
     Route("POST", "/v1/maintenance-windows", Function.API),
     Route("DELETE", "/v1/maintenance-windows/{id}", Function.API),
+    Route("POST", "/v1/incidents/{id}/acknowledge", Function.API),
+    Route("GET", "/v1/incidents/{id}/escalations", Function.API),
+    Route("POST", "/v1/incidents/{id}/escalations", Function.API),
+    Route("GET", "/v1/incidents/{id}/roles", Function.API),
+    Route("PATCH", "/v1/incidents/{id}/roles", Function.API),
+    Route("GET", "/v1/ack/{token}", Function.API),
+    Route("POST", "/v1/ack/{token}", Function.API),
+    Route("POST", "/v1/webhooks/pagerduty", Function.API),
+    Route("POST", "/v1/webhooks/opsgenie", Function.API),
+    Route("GET", "/v1/schedules", Function.API),
+    Route("GET", "/v1/schedules/{name}/oncall", Function.API),
+    Route("GET", "/v1/schedules/{name}/overrides", Function.API),
+    Route("POST", "/v1/schedules/{name}/overrides", Function.API),
+    Route("DELETE", "/v1/schedules/{name}/overrides/{override_id}", Function.API),
+    Route("GET", "/v1/schedules/{name}/calendar", Function.API),
+    Route("GET", "/v1/people/{person}/calendar", Function.API),
+    Route("GET", "/v1/calendars/{token}", Function.API),
 )
 
 

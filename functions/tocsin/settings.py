@@ -11,6 +11,11 @@ ENV_TABLE = "TOCSIN_TABLE"
 ENV_BUCKET = "TOCSIN_ARTIFACT_BUCKET"
 ENV_STATE_MACHINE = "TOCSIN_STATE_MACHINE_ARN"
 ENV_CONFIG_DIR = "TOCSIN_CONFIG_DIR"
+ENV_ESCALATION_STATE_MACHINE = "TOCSIN_ESCALATION_STATE_MACHINE_ARN"
+#: Secrets Manager secret {"key": ..., "previous_key": ...} that signs ack and calendar links
+ENV_SIGNING_SECRET = "TOCSIN_SIGNING_KEY_NAME"
+#: the API's public base URL (links in pages and calendar feeds)
+ENV_PUBLIC_URL = "TOCSIN_PUBLIC_URL"
 
 
 @dataclass(frozen=True)
@@ -19,6 +24,9 @@ class Settings:
     artifact_bucket: str
     state_machine_arn: str
     config_dir: Path
+    escalation_state_machine_arn: str = ""
+    signing_secret: str = ""
+    public_url: str = ""
 
 
 def _default_config_dir() -> Path:
@@ -41,4 +49,7 @@ def get_settings() -> Settings:
         artifact_bucket=os.environ[ENV_BUCKET],
         state_machine_arn=os.environ.get(ENV_STATE_MACHINE, ""),
         config_dir=Path(config_dir) if config_dir else _default_config_dir(),
+        escalation_state_machine_arn=os.environ.get(ENV_ESCALATION_STATE_MACHINE, ""),
+        signing_secret=os.environ.get(ENV_SIGNING_SECRET, ""),
+        public_url=os.environ.get(ENV_PUBLIC_URL, ""),
     )

@@ -34,6 +34,32 @@ def _echo_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=True))
 
 
+def _parse_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO time like 2026-11-27T09:00Z") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _window(start: str | None, end: str | None, duration: str | None) -> tuple[datetime, datetime]:
+    """--start (default now) and --end or --duration."""
+    from tocsin.domain.durations import parse_duration
+
+    starts = _parse_time(start) if start else datetime.now(UTC)
+    if end:
+        return starts, _parse_time(end)
+    if duration:
+        try:
+            delta = parse_duration(duration)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--duration") from None
+        if not isinstance(delta, timedelta):
+            raise click.BadParameter("use e.g. 30m, 2h, 1d", param_hint="--duration")
+        return starts, starts + delta
+    raise click.UsageError("give --end or --duration")
+
+
 @click.group()
 @click.option("--url", envvar="TOCSIN_URL", help="API base URL (default: the running local mode)")
 @click.option("--token", envvar="TOCSIN_TOKEN", help="API token")
@@ -221,6 +247,113 @@ def incidents_update(
     click.echo(f"recorded at {result['event']['at']}; delivery {result['delivery']['state']}")
 
 
+@incidents.command("ack")
+@click.argument("incident_id")
+@click.option("--by", default=None, help="who acknowledges (on the timeline)")
+@click.pass_context
+def incidents_ack(ctx: click.Context, incident_id: str, by: str | None) -> None:
+    """Acknowledge: stop paging, and move a triggered incident to acknowledged."""
+    result = _call(
+        _client(ctx).request, "POST", f"/v1/incidents/{incident_id}/acknowledge", json={"by": by}
+    )
+    ended = ", ".join(result["escalations_ended"]) or "none running"
+    click.echo(f"acknowledged by {result['by']}; escalations ended: {ended}")
+
+
+@incidents.command("roles")
+@click.argument("incident_id")
+@click.option("--set", "assign", help="ROLE=PERSON to hand a role over (PERSON `-`: nobody)")
+@click.option("--by", default=None, help="who makes the change (on the timeline)")
+@click.pass_context
+def incidents_roles(
+    ctx: click.Context, incident_id: str, assign: str | None, by: str | None
+) -> None:
+    """Show the incident's roles, or hand one over."""
+    client = _client(ctx)
+    if assign:
+        role, sep, person = assign.partition("=")
+        if not sep:
+            raise click.BadParameter("use ROLE=PERSON", param_hint="--set")
+        body = {"role": role, "person": None if person in {"", "-"} else person, "changed_by": by}
+        _call(client.request, "PATCH", f"/v1/incidents/{incident_id}/roles", json=body)
+    for role in _call(client.request, "GET", f"/v1/incidents/{incident_id}/roles")["items"]:
+        holder = role["holder"] or "(open)"
+        click.echo(f"{role['name']:<22} {holder:<12} {role['since'] or ''}".rstrip())
+
+
+# --- on call --------------------------------------------------------------------------------------
+@main.group()
+def oncall() -> None:
+    """On-call schedules: who is on call, overrides, calendar feeds."""
+
+
+@oncall.command("list")
+@click.pass_context
+def oncall_list(ctx: click.Context) -> None:
+    """Every schedule and who is on call now."""
+    for item in _call(_client(ctx).request, "GET", "/v1/schedules")["items"]:
+        click.echo(f"{item['name']:<28} {item['on_call'] or '(nobody)':<12} {item['timezone']}")
+
+
+@oncall.command("show")
+@click.argument("schedule")
+@click.option("--at", "at", help="ISO time (default: now)")
+@click.option("--days", type=click.IntRange(0, 90), default=7, help="shifts for N days")
+@click.pass_context
+def oncall_show(ctx: click.Context, schedule: str, at: str | None, days: int) -> None:
+    """Who is on call in SCHEDULE (at a time), and the shifts of the next N days."""
+    params: dict[str, Any] = {"days": days}
+    if at:
+        params["at"] = _parse_time(at).isoformat()
+    found = _call(_client(ctx).request, "GET", f"/v1/schedules/{schedule}/oncall", params=params)
+    click.echo(f"{schedule} at {found['at']}: {found['on_call'] or 'nobody is on call'}")
+    for shift in found["shifts"]:
+        click.echo(
+            f"  {shift['start']}  ->  {shift['end']}  {shift['person']:<10} ({shift['source']})"
+        )
+
+
+@oncall.command("override")
+@click.argument("schedule")
+@click.argument("person")
+@click.option("--start", help="ISO time (default: now)")
+@click.option("--end", help="ISO time")
+@click.option("--duration", help="instead of --end: 30m, 2h, 1d")
+@click.option("--reason", default="")
+@click.option("--by", default=None, help="who makes the override")
+@click.pass_context
+def oncall_override(
+    ctx: click.Context,
+    schedule: str,
+    person: str,
+    start: str | None,
+    end: str | None,
+    duration: str | None,
+    reason: str,
+    by: str | None,
+) -> None:
+    """Put PERSON on call in SCHEDULE from --start to --end (or for --duration)."""
+    starts, ends = _window(start, end, duration)
+    body = {
+        "person": person,
+        "start": starts.isoformat(),
+        "end": ends.isoformat(),
+        "reason": reason,
+        "created_by": by,
+    }
+    _echo_json(
+        _call(_client(ctx).request, "POST", f"/v1/schedules/{schedule}/overrides", json=body)
+    )
+
+
+@oncall.command("calendar")
+@click.argument("schedule")
+@click.pass_context
+def oncall_calendar(ctx: click.Context, schedule: str) -> None:
+    """The secret iCal URL of SCHEDULE (subscribe to it in a calendar app)."""
+    click.echo(_call(_client(ctx).request, "GET", f"/v1/schedules/{schedule}/calendar")["url"])
+
+
 # --- quarantine -----------------------------------------------------------------------------------
 @main.group()
 def quarantine() -> None:
@@ -261,11 +394,6 @@ def maintenance() -> None:
     """Maintenance windows: matching alerts are recorded but open no incident."""
 
 
-def _parse_time(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 @maintenance.command("add")
 @click.argument("window_id")
 @click.option("--service", "services", multiple=True, help="service name (repeatable)")
@@ -285,18 +413,7 @@ def maintenance_add(
     duration: str | None,
     reason: str,
 ) -> None:
-    from tocsin.domain.durations import parse_duration
-
-    starts = _parse_time(start) if start else datetime.now(UTC)
-    if end:
-        ends = _parse_time(end)
-    elif duration:
-        delta = parse_duration(duration)
-        if not isinstance(delta, timedelta):
-            raise click.BadParameter("use e.g. 30m, 2h, 1d", param_hint="--duration")
-        ends = starts + delta
-    else:
-        raise click.UsageError("give --end or --duration")
+    starts, ends = _window(start, end, duration)
     body = {
         "id": window_id,
         "starts_at": starts.isoformat(),

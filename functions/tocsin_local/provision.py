@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import secrets
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASL_PATH = REPO_ROOT / "statemachines" / "response.asl.json"
+ESCALATION_ASL_PATH = REPO_ROOT / "statemachines" / "escalation.asl.json"
+SIGNING_SECRET = "tocsin/signing"
 TOKEN_NAMES = ("api", *HTTP_SOURCES, "eventbridge")
 
 
@@ -28,6 +31,8 @@ class Resources:
     bucket: str
     state_machine_arn: str
     events_queue_url: str
+    escalation_state_machine_arn: str = ""
+    signing_secret: str = SIGNING_SECRET
 
 
 def _placeholder_zip() -> bytes:
@@ -98,6 +103,16 @@ def provision(token: str, prefix: str = "tocsin") -> Resources:
     sm_arn = sfn.create_state_machine(
         name=f"{prefix}-response", definition=definition, roleArn=role_arn
     )["stateMachineArn"]
+    escalation = ESCALATION_ASL_PATH.read_text().replace(
+        "${WorkflowFunctionArn}", arns[Function.WORKFLOW]
+    )
+    esc_arn = sfn.create_state_machine(
+        name=f"{prefix}-escalation", definition=escalation, roleArn=role_arn
+    )["stateMachineArn"]
+    # the key that signs acknowledgement and calendar links (the stack generates its own)
+    session.client("secretsmanager").create_secret(
+        Name=SIGNING_SECRET, SecretString=json.dumps({"key": secrets.token_urlsafe(32)})
+    )
     queue_url = sqs.create_queue(QueueName=f"{prefix}-events")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
@@ -112,5 +127,9 @@ def provision(token: str, prefix: str = "tocsin") -> Resources:
     for name in TOKEN_NAMES:
         tokens.add(name, token)
     return Resources(
-        table=table, bucket=bucket, state_machine_arn=sm_arn, events_queue_url=queue_url
+        table=table,
+        bucket=bucket,
+        state_machine_arn=sm_arn,
+        events_queue_url=queue_url,
+        escalation_state_machine_arn=esc_arn,
     )

@@ -88,15 +88,21 @@ class LocalTocsin:
         self._moto = server
         reset_runtime_caches()
         self.resources = provision(self.token)
+        port = self.port or free_port()
         os.environ.update(
             {
                 "TOCSIN_TABLE": self.resources.table,
                 "TOCSIN_ARTIFACT_BUCKET": self.resources.bucket,
                 "TOCSIN_STATE_MACHINE_ARN": self.resources.state_machine_arn,
+                "TOCSIN_ESCALATION_STATE_MACHINE_ARN": (
+                    self.resources.escalation_state_machine_arn
+                ),
+                "TOCSIN_SIGNING_KEY_NAME": self.resources.signing_secret,
+                # links in pages (acknowledge) point at this gateway
+                "TOCSIN_PUBLIC_URL": f"http://127.0.0.1:{port}",
             }
         )
         reset_runtime_caches()
-        port = self.port or free_port()
         gateway = make_server("127.0.0.1", port, LocalGateway(), threaded=True)
         self._servers.append(gateway)
         self._spawn(gateway.serve_forever, "gateway")
@@ -135,18 +141,22 @@ class LocalTocsin:
         if self._moto is not None:
             self._moto.stop()  # type: ignore[attr-defined]
 
-    def wait_for_executions(self, timeout: float = 30.0) -> bool:
-        """Until no response workflow is running (the demo and tests read settled state)."""
+    def wait_for_executions(self, timeout: float = 30.0, escalations: bool = False) -> bool:
+        """Until no response workflow (and, with `escalations`, no escalation) is running
+        (the demo and tests read settled state)."""
         import boto3
 
         sfn = boto3.client("stepfunctions", region_name=REGION)
         deadline = time.monotonic() + timeout
         assert self.resources is not None
+        machines = [self.resources.state_machine_arn]
+        if escalations:
+            machines.append(self.resources.escalation_state_machine_arn)
         while time.monotonic() < deadline:
-            running = sfn.list_executions(
-                stateMachineArn=self.resources.state_machine_arn, statusFilter="RUNNING"
-            )["executions"]
-            if not running:
+            if not any(
+                sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
+                for arn in machines
+            ):
                 return True
             time.sleep(0.1)
         return False

@@ -25,6 +25,17 @@ def only(template: Template, resource_type: str) -> tuple[str, dict[str, Any]]:
     return next(iter(found.items()))
 
 
+def state_machine(template: Template, construct: str) -> tuple[str, dict[str, Any]]:
+    """The state machine of construct `Workflow` (response) or `Escalation`."""
+    found = {
+        logical_id: resource
+        for logical_id, resource in resources(template, "AWS::StepFunctions::StateMachine").items()
+        if logical_id.startswith(construct)
+    }
+    assert len(found) == 1, f"expected one state machine of {construct}, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
 def target(value: Any) -> str | None:
     """The logical id a `Ref` or `Fn::GetAtt` points at (None for anything else)."""
     if isinstance(value, dict):

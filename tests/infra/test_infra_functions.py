@@ -15,11 +15,18 @@ from cfn_query import (
     only,
     resources,
     role_of_function,
+    state_machine,
     statements_of_role,
     target,
 )
 from tocsin.routes import HANDLERS, Function
-from tocsin.settings import ENV_BUCKET, ENV_STATE_MACHINE, ENV_TABLE
+from tocsin.settings import (
+    ENV_BUCKET,
+    ENV_ESCALATION_STATE_MACHINE,
+    ENV_SIGNING_SECRET,
+    ENV_STATE_MACHINE,
+    ENV_TABLE,
+)
 
 from infra.bundling import PYTHON_VERSION
 
@@ -29,6 +36,8 @@ pytestmark = pytest.mark.xdist_group("synth")
 STARTERS = {Function.INTAKE, Function.EVENTBRIDGE_INTAKE, Function.API, Function.SWEEPER}
 #: Actions AWS offers no resource-level permissions for; the only ones allowed on "*".
 RESOURCE_STAR_ACTIONS = {
+    # SMS pages: publishing to a phone number has no resource ARN
+    "sns:Publish",
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
     "xray:GetSamplingRules",
@@ -100,7 +109,7 @@ def test_environment_carries_powertools_settings_and_resource_names_only(
 ) -> None:
     functions = functions_by_name(template_json)
     table_id, _ = only(template_json, "AWS::DynamoDB::Table")
-    machine_id, _ = only(template_json, "AWS::StepFunctions::StateMachine")
+    machine_id, _ = state_machine(template_json, "Workflow")
     for name, function_id in functions.items():
         variables = template_json["Resources"][function_id]["Properties"]["Environment"][
             "Variables"
@@ -114,6 +123,22 @@ def test_environment_carries_powertools_settings_and_resource_names_only(
             assert target(variables[ENV_STATE_MACHINE]) == machine_id
         else:
             assert ENV_STATE_MACHINE not in variables
+        # every function that changes incidents can end paging (and signs ack links)
+        assert variables[ENV_ESCALATION_STATE_MACHINE] == {
+            "Fn::Join": [
+                "",
+                [
+                    "arn:",
+                    {"Ref": "AWS::Partition"},
+                    ":states:",
+                    {"Ref": "AWS::Region"},
+                    ":",
+                    {"Ref": "AWS::AccountId"},
+                    ":stateMachine:Tocsin-escalation",
+                ],
+            ]
+        }
+        assert ENV_SIGNING_SECRET in variables
 
 
 def test_no_secrets_in_environment_variables(template_json: dict[str, Any]) -> None:
@@ -187,7 +212,7 @@ def test_object_access_is_limited_to_the_prefixes_each_function_writes_and_reads
 def test_only_functions_that_open_incidents_may_start_and_describe_executions(
     template_json: dict[str, Any],
 ) -> None:
-    machine_id, _ = only(template_json, "AWS::StepFunctions::StateMachine")
+    machine_id, _ = state_machine(template_json, "Workflow")
     for name in HANDLERS:
         actions = actions_on(role_statements(template_json, name), machine_id)
         if name in STARTERS:
@@ -197,9 +222,11 @@ def test_only_functions_that_open_incidents_may_start_and_describe_executions(
 
 
 def test_function_roles_grant_nothing_outside_their_needs(template_json: dict[str, Any]) -> None:
-    allowed_services = {"logs", "xray", "dynamodb", "s3", "states", "sqs"}
+    allowed_services = {"logs", "xray", "dynamodb", "s3", "states", "sqs", "secretsmanager"}
     for name in HANDLERS:
         services = {
             action.split(":")[0] for action in all_actions(role_statements(template_json, name))
         }
-        assert services <= allowed_services, name
+        # only the workflow function pages by SMS (SNS) and e-mail (SES)
+        paging = {"sns", "ses"} if name == Function.WORKFLOW else set()
+        assert services <= allowed_services | paging, name

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cfn_query import all_actions
+from cfn_query import as_list, resources, target
 from tocsin.routes import HANDLERS, Function
 
 from infra import stack
@@ -20,15 +20,16 @@ pytestmark = pytest.mark.xdist_group("synth")
 READERS = {Function.WORKFLOW, Function.SWEEPER, Function.API}
 
 
-def test_the_shipped_configuration_names_no_secret_so_no_function_reads_any(
+def test_the_shipped_configuration_names_no_secret_so_functions_read_only_the_signing_key(
     template_json: dict[str, Any],
 ) -> None:
     assert stack.integration_secrets() == []
+    (signing_id,) = resources(template_json, "AWS::SecretsManager::Secret")
     for name in HANDLERS:
-        assert not any(
-            a.startswith("secretsmanager:")
-            for a in all_actions(role_statements(template_json, name))
-        )
+        for statement in role_statements(template_json, name):
+            if any(a.startswith("secretsmanager:") for a in as_list(statement["Action"])):
+                # the key that signs acknowledgement links and calendar URLs, nothing else
+                assert target(statement["Resource"]) == signing_id, name
 
 
 def test_configured_secrets_are_readable_by_the_functions_calling_vendors_only(
@@ -46,14 +47,22 @@ def test_configured_secrets_are_readable_by_the_functions_calling_vendors_only(
     )
     names = stack.integration_secrets(config)
     assert names == ["tocsin/jira", "tocsin/slack"]
+    # paging methods' secrets are integration secrets too
+    (config / "oncall.yaml").write_text(
+        (config / "oncall.yaml").read_text()
+        + "\n  methods:\n    pagerduty: {provider: pagerduty, secret: tocsin/pagerduty}\n"
+    )
+    assert stack.integration_secrets(config) == ["tocsin/jira", "tocsin/pagerduty", "tocsin/slack"]
     monkeypatch.setattr(stack, "integration_secrets", lambda: names)
     app = stack.create_app(outdir=str(tmp_path / "cdk.out"))
     template = dict(app.synth().get_stack_by_name(stack.STACK_NAME).template)
+    (signing_id,) = resources(template, "AWS::SecretsManager::Secret")
     for name in HANDLERS:
         statements = [
             s
             for s in role_statements(template, name)
             if any(str(a).startswith("secretsmanager:") for a in _list(s["Action"]))
+            and target(s["Resource"]) != signing_id  # the signing key: see the test above
         ]
         if name not in READERS:
             assert statements == [], name

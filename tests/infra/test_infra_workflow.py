@@ -8,26 +8,28 @@ from typing import Any
 import pytest
 from cfn_query import (
     functions_by_name,
-    only,
     resources,
     statements_of_role,
     target,
     walk_states,
 )
+from cfn_query import (
+    state_machine as machine_of,
+)
 from tocsin.routes import Function
 
-from infra.paths import RESPONSE_ASL
+from infra.paths import ESCALATION_ASL, RESPONSE_ASL
 
 pytestmark = pytest.mark.xdist_group("synth")
 
 
-def state_machine(template_json: dict[str, Any]) -> dict[str, Any]:
-    _, machine = only(template_json, "AWS::StepFunctions::StateMachine")
+def state_machine(template_json: dict[str, Any], construct: str = "Workflow") -> dict[str, Any]:
+    _, machine = machine_of(template_json, construct)
     return dict(machine["Properties"])
 
 
-def definition(template_json: dict[str, Any]) -> dict[str, Any]:
-    body = state_machine(template_json)["DefinitionString"]
+def definition(template_json: dict[str, Any], construct: str = "Workflow") -> dict[str, Any]:
+    body = state_machine(template_json, construct)["DefinitionString"]
     assert isinstance(body, str), "the ASL is inlined, not uploaded as an asset"
     return dict(json.loads(body))
 
@@ -93,8 +95,38 @@ def test_state_machine_may_invoke_only_the_workflow_function(
             "Resource": {"Fn::GetAtt": [workflow_id, "Arn"]},
         }
     ]
-    assert len(resources(template_json, "AWS::StepFunctions::StateMachine")) == 1
+    assert len(resources(template_json, "AWS::StepFunctions::StateMachine")) == 2
 
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+# --- escalation -------------------------------------------------------------------------------
+
+
+def test_escalation_machine_is_standard_named_and_its_definition_is_the_asl_file(
+    template_json: dict[str, Any],
+) -> None:
+    machine = state_machine(template_json, "Escalation")
+    assert machine["StateMachineType"] == "STANDARD"  # Express has no .waitForTaskToken
+    assert machine["StateMachineName"] == "Tocsin-escalation"
+    assert definition(template_json, "Escalation") == json.loads(ESCALATION_ASL.read_text())
+    substitutions = machine["DefinitionSubstitutions"]
+    workflow_id = functions_by_name(template_json)[Function.WORKFLOW]
+    assert target(substitutions["WorkflowFunctionArn"]) == workflow_id
+
+
+def test_escalation_tasks_retry_and_catch_and_waits_time_out(
+    template_json: dict[str, Any],
+) -> None:
+    states = dict(walk_states(definition(template_json, "Escalation")["States"]))
+    for name, state in states.items():
+        if state["Type"] == "Task":
+            assert state.get("Retry") and state.get("Catch"), name
+    wait = states["WaitForAck"]
+    assert wait["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    assert wait["TimeoutSecondsPath"] == "$.step.result.wait_seconds"
+    catches = {tuple(c["ErrorEquals"]): c["Next"] for c in wait["Catch"]}
+    assert catches[("States.Timeout",)] == "Advance"  # a timeout moves on to the next level
+    assert catches[("States.ALL",)] == "PlainWait"  # a wait that cannot register still waits

@@ -74,6 +74,8 @@ def test_sev1_opens_channel_bridge_ticket_links_them_and_informs_stakeholders(
     assert incident["links"]["ticket"].startswith("local:ticket/LOCAL-")
     done = steps(http, incident_id)
     assert {k for k, s in done.items() if s["outcome"] == "done"} == {
+        "page",
+        "assign_roles",
         "create_channel",
         "invite",
         "post_summary",
@@ -85,15 +87,24 @@ def test_sev1_opens_channel_bridge_ticket_links_them_and_informs_stakeholders(
     # the plan is on the timeline, in stages: what the second stage posts needs the first
     plan = next(e for e in timeline(http, incident_id) if e["data"].get("step") == "plan")
     assert plan["data"]["workflows"] == ["sev1-all-hands"]
-    assert plan["data"]["stages"][0] == ["create_channel", "start_bridge", "create_ticket"]
+    assert plan["data"]["stages"][0] == [
+        "page",
+        "assign_roles",
+        "create_channel",
+        "start_bridge",
+        "create_ticket",
+    ]
     assert set(plan["data"]["stages"][1]) == {
         "invite",
         "post_summary",
         "notify_stakeholders",
         "link_resources",
     }
-    # responders and stakeholders invited (payments team + leadership)
-    assert done["invite"]["detail"]["invited"] == ["alice", "bob", "erin"]
+    # responders, role holders (from the schedules) and stakeholders (leadership)
+    holders = {
+        r["holder"] for r in http.call("GET", f"/v1/incidents/{incident_id}/roles").body["items"]
+    }
+    assert set(done["invite"]["detail"]["invited"]) == {"alice", "bob", "erin"} | holders
     # the summary: severity, service, alerts, links to bridge and ticket; pinned
     chat = adapters().get("chat")
     channel = chat.find_channel("inc-1-checkout-latency-above-2-s")
@@ -196,7 +207,13 @@ def test_severity_upgrade_adds_what_sev1_needs_without_duplicating(
     assert len(adapters().get("ticketing").query("LOCAL#ticket")) == 1
     # stakeholders (leadership) are invited now
     invites = [s for s in response(http, incident_id)["steps"] if s["action"] == "invite"]
-    assert invites[-1]["detail"]["invited"] == ["erin"]
+    holders = {
+        r["holder"] for r in http.call("GET", f"/v1/incidents/{incident_id}/roles").body["items"]
+    }
+    # SEV1 fills the roles from the schedules: new role holders are invited with them
+    assert set(invites[-1]["detail"]["invited"]) == ({"erin"} | holders) - set(
+        invites[0]["detail"]["invited"]
+    ) - {None}
     names = {e["name"] for e in executions(aws)}
     assert names == {incident_id, f"{incident_id}-v2"}
 

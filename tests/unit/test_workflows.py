@@ -91,13 +91,15 @@ def test_long_titles_are_cut_at_a_word_within_the_limit() -> None:
 def test_sev1_plan_runs_creations_first_then_what_uses_them(config: TocsinConfig) -> None:
     plan = plan_response(config, incident(), created(), "inc-x")
     assert plan.workflows == ["sev1-all-hands"]
+    # paging and roles start at once, with the channel: nobody waits for a channel to be paged
     assert stage_types(plan.stages) == [
-        ["create_channel", "start_bridge", "create_ticket"],
+        ["page", "assign_roles", "create_channel", "start_bridge", "create_ticket"],
         ["invite", "post_summary", "notify_stakeholders", "link_resources"],
     ]
     keys = {a["type"]: a["key"] for a in plan.actions}
     # things that exist once per incident have fixed keys; the others one per run
     assert keys["create_channel"] == "create_channel" and keys["invite"] == "invite:inc-x"
+    assert keys["page"] == "page"  # paged once per incident, whatever runs follow
 
 
 def test_sev3_depends_on_business_hours(config: TocsinConfig) -> None:

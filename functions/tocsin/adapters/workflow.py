@@ -76,3 +76,38 @@ class StepFunctionsWorkflow:
             if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
                 return self.execution_arn(name)
             raise
+
+
+class StepFunctionsEscalations:
+    """The escalation state machine: start an escalation (idempotent on its name) and
+    complete the task token of a level waiting for an acknowledgement."""
+
+    def __init__(self, state_machine_arn: str) -> None:
+        self.state_machine_arn = state_machine_arn
+        self.sfn = client("stepfunctions")
+
+    def start(self, name: str, payload: dict[str, object]) -> bool:
+        """False when an execution of that name exists already (a retried start)."""
+        try:
+            self.sfn.start_execution(
+                stateMachineArn=self.state_machine_arn,
+                name=name,
+                input=json.dumps(payload, sort_keys=True),
+            )
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+                return False
+            raise
+
+    def complete(self, token: str, output: dict[str, object]) -> bool:
+        """False for a token that is no longer waiting (its wait timed out: the next level
+        is paging, and checks the escalation's status before it does)."""
+        try:
+            self.sfn.send_task_success(taskToken=token, output=json.dumps(output))
+            return True
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}:
+                return False
+            raise

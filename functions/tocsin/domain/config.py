@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from tocsin.domain.durations import Duration
+from tocsin.domain.oncall import EscalationPolicy, PagingConfig, RoleConfig, _default_roles
 from tocsin.domain.response import (
     BusinessHours,
     Integrations,
@@ -27,6 +28,7 @@ from tocsin.domain.response import (
     TeamConfig,
     Workflow,
 )
+from tocsin.domain.schedules import Schedule
 
 
 def _check_regexes(patterns: dict[str, str]) -> dict[str, str]:
@@ -143,6 +145,10 @@ class TocsinConfig(Strict):
     business_hours: BusinessHours = BusinessHours()
     integrations: Integrations = Integrations()
     workflows: list[Workflow] = Field(default_factory=list)
+    schedules: list[Schedule] = Field(default_factory=list)
+    escalation_policies: list[EscalationPolicy] = Field(default_factory=list)
+    roles: list[RoleConfig] = Field(default_factory=_default_roles)
+    paging: PagingConfig = PagingConfig()
 
     @model_validator(mode="after")
     def _cross_check(self, info: ValidationInfo) -> TocsinConfig:
@@ -171,6 +177,15 @@ class TocsinConfig(Strict):
 
     def service(self, name: str | None) -> ServiceConfig | None:
         return next((s for s in self.services if s.name == name), None)
+
+    def schedule(self, name: str | None) -> Schedule | None:
+        return next((s for s in self.schedules if s.name == name), None)
+
+    def escalation_policy(self, name: str | None) -> EscalationPolicy | None:
+        return next((p for p in self.escalation_policies if p.name == name), None)
+
+    def role(self, role_id: str) -> RoleConfig | None:
+        return next((r for r in self.roles if r.id == role_id), None)
 
     def stakeholder_group(self, name: str) -> StakeholderGroup | None:
         return next((g for g in self.stakeholders if g.name == name), None)
@@ -249,6 +264,81 @@ def reference_problems(config: TocsinConfig) -> list[tuple[Loc, str]]:
             if target != "team" and target not in teams | people:
                 problems.append(
                     (("severities", i, "page", j), f"{target!r} is not `team`, a team or a person")
+                )
+    policies = {p.name for p in config.escalation_policies}
+    problems += _unique(
+        "escalation policy", "escalation_policies", [p.name for p in config.escalation_policies]
+    )
+    problems += _unique("role", "roles", [r.id for r in config.roles])
+    for i, team in enumerate(config.teams):
+        if team.escalation_policy is not None and team.escalation_policy not in policies:
+            shown = ", ".join(sorted(policies)) or "none defined"
+            problems.append(
+                (
+                    ("teams", i, "escalation_policy"),
+                    f"unknown escalation policy {team.escalation_policy!r} (known: {shown})",
+                )
+            )
+    for i, policy in enumerate(config.escalation_policies):
+        for j, esc_level in enumerate(policy.levels):
+            for k, tgt in enumerate(esc_level.targets):
+                if tgt.person:
+                    check(
+                        ("escalation_policies", i, "levels", j, "targets", k, "person"),
+                        "person",
+                        [tgt.person],
+                        people,
+                    )
+        for k, tgt in enumerate(policy.fallback):
+            if tgt.person:
+                check(
+                    ("escalation_policies", i, "fallback", k, "person"),
+                    "person",
+                    [tgt.person],
+                    people,
+                )
+    schedules = {s.name for s in config.schedules}
+    problems += _unique("schedule", "schedules", [s.name for s in config.schedules])
+    for i, schedule in enumerate(config.schedules):
+        for j, layer in enumerate(schedule.layers):
+            check(
+                ("schedules", i, "layers", j, "rotation", "people"),
+                "person",
+                layer.rotation.people,
+                people,
+            )
+        for j, override in enumerate(schedule.overrides):
+            check(("schedules", i, "overrides", j, "person"), "person", [override.person], people)
+    for i, team in enumerate(config.teams):
+        check(("teams", i, "schedules"), "schedule", team.schedules, schedules)
+    for i, policy in enumerate(config.escalation_policies):
+        for j, esc_level in enumerate(policy.levels):
+            for k, tgt in enumerate(esc_level.targets):
+                if tgt.schedule:
+                    check(
+                        ("escalation_policies", i, "levels", j, "targets", k, "schedule"),
+                        "schedule",
+                        [tgt.schedule],
+                        schedules,
+                    )
+        for k, tgt in enumerate(policy.fallback):
+            if tgt.schedule:
+                check(
+                    ("escalation_policies", i, "fallback", k, "schedule"),
+                    "schedule",
+                    [tgt.schedule],
+                    schedules,
+                )
+    for i, role in enumerate(config.roles):
+        check(("roles", i, "assign"), "severity", sorted(role.assign), severities)
+        for severity, source in sorted(role.assign.items()):
+            if source != "team" and source not in schedules:
+                shown = ", ".join(sorted(schedules)) or "none defined"
+                problems.append(
+                    (
+                        ("roles", i, "assign", severity),
+                        f"{source!r} is not `team` or a schedule (known: {shown})",
+                    )
                 )
     for i, flow in enumerate(config.workflows):
         check(("workflows", i, "when", "severities"), "severity", flow.when.severities, severities)

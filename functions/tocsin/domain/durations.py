@@ -1,5 +1,6 @@
 """Durations in configuration: '90s', '30m', '2h', '1d', '1w', combinations from the largest
-unit down ('1h30m', '1d12h'), or a number of seconds."""
+unit down ('1h30m', '1d12h'), ISO 8601 ('PT5M', how durations are serialized) or a number of
+seconds."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ def parse_duration(value: object) -> object:
         return timedelta(seconds=value)
     if not isinstance(value, str):
         return value
+    if value.strip().upper().startswith("P"):  # ISO 8601 (PT2S: how models serialize)
+        return value.strip()
     if not value.strip():
         raise ValueError(f"{value!r} is not {_HELP}")
     total, position, last = 0, 0, -1

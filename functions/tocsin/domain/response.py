@@ -4,12 +4,14 @@ the workflows that decide which actions an incident gets (see docs/workflows.md)
 from __future__ import annotations
 
 import re
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from tocsin.domain.durations import Duration
 
 _SLUG = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -27,6 +29,17 @@ class Strict(BaseModel):
 # --- people -----------------------------------------------------------------------------------
 
 
+#: how a person can be reached. `chat` is a direct message through the chat integration.
+PersonMethod = Literal["chat", "sms", "email", "opsgenie"]
+
+
+class NotificationRule(Strict):
+    """Reach a person by `method`, `after` their escalation level started paging (0 = at once)."""
+
+    method: PersonMethod
+    after: Duration = timedelta(0)
+
+
 class Person(Strict):
     id: str = Field(pattern=_SLUG)
     name: str
@@ -37,6 +50,10 @@ class Person(Strict):
     teams: str | None = Field(
         default=None, pattern=r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"
     )
+    #: mobile number for SMS pages, E.164 (+4915112345678)
+    phone: str | None = Field(default=None, pattern=r"^\+[1-9][0-9]{7,14}$")
+    #: how this person is paged, in order (default: `paging.default_rules`)
+    notify: list[NotificationRule] | None = None
 
     def chat_id(self, provider: str) -> str | None:
         if provider == "slack":
@@ -55,6 +72,9 @@ class TeamConfig(Strict):
     channel: str | None = None
     #: on-call schedules of the team (paging uses them)
     schedules: list[str] = Field(default_factory=list)
+    #: the escalation policy paged for the team's incidents (default: its schedules, then
+    #: its owners)
+    escalation_policy: str | None = None
 
     @property
     def people(self) -> list[str]:
@@ -140,6 +160,8 @@ class ActionType(StrEnum):
     POST_MESSAGE = "post_message"
     COMMENT_TICKET = "comment_ticket"
     UPDATE_CHANNEL = "update_channel"
+    PAGE = "page"
+    ASSIGN_ROLES = "assign_roles"
 
 
 class CreateChannelParams(Strict):
@@ -169,6 +191,11 @@ class NotifyStakeholdersParams(Strict):
     text: str | None = Field(default=None, min_length=1, max_length=3000)
 
 
+class PageParams(Strict):
+    #: the escalation policy to page (default: the severity's `page` list: the team's policy)
+    policy: str | None = None
+
+
 class MessageParams(Strict):
     #: a template: {ref} {title} {severity} {status} {service} {duration} are filled in
     text: str = Field(min_length=1, max_length=3000)
@@ -185,6 +212,8 @@ PARAMS: dict[ActionType, type[Strict]] = {
     ActionType.POST_MESSAGE: MessageParams,
     ActionType.COMMENT_TICKET: MessageParams,
     ActionType.UPDATE_CHANNEL: NoParams,
+    ActionType.PAGE: PageParams,
+    ActionType.ASSIGN_ROLES: NoParams,
 }
 
 

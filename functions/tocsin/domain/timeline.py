@@ -47,6 +47,11 @@ class TimelineKind(StrEnum):
     STAKEHOLDER_UPDATE = "stakeholder_update"
     SLA_MISSED = "sla_missed"
     SLA_REMINDER = "sla_reminder"
+    ESCALATION_STARTED = "escalation_started"
+    ESCALATION_ENDED = "escalation_ended"
+    PAGE_SENT = "page_sent"
+    PAGE_FAILED = "page_failed"
+    ROLE_CHANGED = "role_changed"
 
 
 class TimelineEvent(BaseModel):

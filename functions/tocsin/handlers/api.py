@@ -20,9 +20,17 @@ from tocsin.domain.errors import InvalidRequestError, MaintenanceWindowNotFoundE
 from tocsin.domain.incidents import OPEN_STATUSES, Incident, IncidentStatus
 from tocsin.domain.timeline import Actor, ActorKind, TimelineEvent
 from tocsin.handlers.container import container
-from tocsin.handlers.http import new_resolver, require_token
+from tocsin.handlers.http import json_error, new_resolver, require_token
+from tocsin.handlers.oncall_api import router as oncall_router
+from tocsin.services.escalation import (
+    ESCALATION_STEPS,
+    AlreadyResolvedError,
+    NothingToPageError,
+)
 from tocsin.services.incidents import IncidentChange
 from tocsin.services.intake import PayloadRejectedError
+from tocsin.services.oncall import OverrideNotFoundError, ScheduleNotFoundError
+from tocsin.services.roles import RoleNotFoundError
 
 logger = Logger(service="tocsin")
 router = APIGatewayHttpRouter()
@@ -202,7 +210,9 @@ def get_response(id: str) -> dict[str, Any]:
     incident = c.incident_repo.get(id)
     steps = [
         {k: v for k, v in step.items() if k not in {"pk", "sk", "type"}}
-        for step in sorted(c.steps.all(id).values(), key=lambda s: s["at"])
+        for name, step in sorted(c.steps.all(id).items(), key=lambda kv: kv[1]["at"])
+        # paging's bookkeeping is shown by GET /v1/incidents/{id}/escalations
+        if not name.startswith(ESCALATION_STEPS)
     ]
     return {
         "links": incident.links,
@@ -342,6 +352,24 @@ def delete_maintenance(id: str) -> Response[None]:
 
 app = new_resolver()
 app.include_router(router)
+app.include_router(oncall_router)
+
+
+@app.exception_handler(AlreadyResolvedError)
+def _already_resolved(exc: AlreadyResolvedError) -> Response[Any]:
+    return json_error(409, str(exc))
+
+
+@app.exception_handler(NothingToPageError)
+def _nothing_to_page(exc: NothingToPageError) -> Response[Any]:
+    return json_error(422, str(exc))
+
+
+@app.exception_handler(ScheduleNotFoundError)
+@app.exception_handler(OverrideNotFoundError)
+@app.exception_handler(RoleNotFoundError)
+def _oncall_not_found(exc: Exception) -> Response[Any]:
+    return json_error(404, str(exc))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tocsin.dal.dedup import DedupStore
 from tocsin.dal.tokens import TokenStore
@@ -22,10 +22,15 @@ if TYPE_CHECKING:
     from tocsin.dal.raw import RawPayload
     from tocsin.dal.steps import StepStore
     from tocsin.domain.config import TocsinConfig
+    from tocsin.domain.incidents import Incident
     from tocsin.integrations.registry import AdapterFactory
+    from tocsin.services.escalation import EscalationService
     from tocsin.services.incidents import IncidentService
+    from tocsin.services.oncall import OnCallService
     from tocsin.services.response import ResponseSteps
+    from tocsin.services.roles import RoleService
     from tocsin.services.settle import AlertSettler
+    from tocsin.services.signing import Signer
     from tocsin.services.sla import SlaEnforcer
 
 
@@ -82,10 +87,19 @@ class Container:
     @cached_property
     def incidents(self) -> IncidentService:
         from tocsin.adapters.workflow import StepFunctionsWorkflow
+        from tocsin.domain.timeline import Actor
         from tocsin.services.incidents import IncidentService
 
         workflow = StepFunctionsWorkflow(self.settings.state_machine_arn)
-        return IncidentService(self.incident_repo, self.alert_repo, workflow, self.config)
+        service = IncidentService(self.incident_repo, self.alert_repo, workflow, self.config)
+        actor = Actor.system("resolution")
+
+        # resolving ends paging (escalations are only looked at when the incident resolves)
+        def end_paging(incident: Incident) -> None:
+            self.escalations.stop(incident.id, "resolved", actor)
+
+        service.on_resolved.append(end_paging)
+        return service
 
     @cached_property
     def steps(self) -> StepStore:
@@ -97,7 +111,76 @@ class Container:
     def adapters(self) -> AdapterFactory:
         from tocsin.integrations.registry import AdapterFactory
 
-        return AdapterFactory(self.config.integrations, self.settings.table_name)
+        return AdapterFactory(
+            self.config.integrations, self.settings.table_name, paging=self.config.paging
+        )
+
+    @cached_property
+    def escalations(self) -> EscalationService:
+        from tocsin.adapters.workflow import StepFunctionsEscalations
+        from tocsin.dal.oncall import EscalationStore
+        from tocsin.domain.timeline import Actor
+        from tocsin.services.escalation import EscalationService
+        from tocsin.services.incidents import IncidentChange
+
+        def change_status(incident_id: str, status: Any, actor: Actor) -> Any:
+            def decide(incident: Any) -> IncidentChange | None:
+                if incident.status.value != "triggered":
+                    return None
+                return IncidentChange(status=status, reason="paging acknowledged")
+
+            return self.incidents.change_with_retry(incident_id, decide, actor)
+
+        runner = StepFunctionsEscalations(self.settings.escalation_state_machine_arn)
+
+        return EscalationService(
+            self.config,
+            self.incident_repo,
+            EscalationStore(self.settings.table_name),
+            self.steps,
+            self.adapters.pager,
+            lambda: self.signer,
+            self.oncall.on_call,
+            lambda: runner,
+            self.public_url,
+            change_status=change_status,
+            clock=self.incidents.clock,
+        )
+
+    @cached_property
+    def roles(self) -> RoleService:
+        from tocsin.dal.oncall import RoleStore
+        from tocsin.services.roles import RoleService
+
+        return RoleService(
+            self.config,
+            self.incident_repo,
+            RoleStore(self.settings.table_name),
+            self.oncall.on_call,
+            clock=self.incidents.clock,
+        )
+
+    @cached_property
+    def oncall(self) -> OnCallService:
+        from tocsin.dal.oncall import OverrideStore
+        from tocsin.services.oncall import OnCallService
+
+        return OnCallService(self.config, OverrideStore(self.settings.table_name))
+
+    @property
+    def signer(self) -> Signer:
+        """Signs ack and calendar links; its secret is cached (and re-read after rotation)."""
+        from tocsin.services.signing import signer_from_secret
+
+        if not self.settings.signing_secret:
+            raise RuntimeError(
+                "TOCSIN_SIGNING_KEY_NAME is not set: signed links (acknowledgement, calendars) "
+                "need the signing secret the stack creates"
+            )
+        return signer_from_secret(self.adapters.secrets.get(self.settings.signing_secret))
+
+    def public_url(self) -> str:
+        return self.config.paging.public_url or self.settings.public_url or "http://localhost"
 
     @cached_property
     def response(self) -> ResponseSteps:
@@ -111,6 +194,8 @@ class Container:
             Adapters(self.adapters.get),
             self.incidents.clock,
             deliver=self.incidents.workflow.deliver_update,
+            escalations=lambda: self.escalations,
+            roles=lambda: self.roles,
         )
 
     @cached_property

@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tocsin.dal.steps import StepBusy
+from tocsin.domain.clock import parse_iso
 from tocsin.domain.timeline import Actor, TimelineEvent, TimelineKind
 from tocsin.handlers.container import container
 from tocsin.integrations.ports import RetryableIntegrationError
@@ -114,12 +115,73 @@ def record_action_failure(event: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+# --- escalation (statemachines/escalation.asl.json) ------------------------------------------
+
+
+def page_wave(event: dict[str, Any]) -> dict[str, Any]:
+    return container().escalations.page_wave(event)
+
+
+def page_failed(event: dict[str, Any]) -> dict[str, Any]:
+    """Pages of a wave kept failing: say so once, then go on as if they were sent (the level
+    still waits its timeout, and the next level pages)."""
+    incident_id = event["incident_id"]
+    cursor = event.get("cursor") or {}
+    level = f"r{int(cursor.get('r', 0)) + 1}-l{int(cursor.get('l', 0)) + 1}-w{cursor.get('w', 0)}"
+    key = f"esc:wave-failed:{event['escalation_id']}:{level}"
+    # the first record's time keeps the timeline event unique when this task is retried
+    first = container().steps.completed(incident_id, key, {"error": event.get("error")})
+    container().incident_repo.append_timeline(
+        TimelineEvent(
+            id=f"page-wave-failed-{event['escalation_id']}-{level}",
+            incident_id=incident_id,
+            at=parse_iso(first["at"]),
+            kind=TimelineKind.PAGE_FAILED,
+            actor=Actor.system("escalation"),
+            data={
+                "escalation": event["escalation_id"],
+                "level": level,
+                "error": event.get("error"),
+                "cause": _cause(event.get("cause")),
+            },
+        )
+    )
+    return container().escalations.page_wave(event, send=False)
+
+
+def await_ack(event: dict[str, Any]) -> dict[str, Any]:
+    return container().escalations.await_ack(event)
+
+
+def finish_escalation(event: dict[str, Any]) -> dict[str, Any]:
+    return container().escalations.finish(event)
+
+
+def record_escalation_failure(event: dict[str, Any]) -> dict[str, Any]:
+    return record_step_failure({**event, "execution": f"esc-{event['escalation_id']}"})
+
+
+def _cause(cause: Any) -> str:
+    """A Lambda error's cause is JSON with errorMessage; keep the message, short."""
+    import json
+
+    try:
+        return str(json.loads(cause).get("errorMessage", cause))[:500]
+    except (TypeError, ValueError, AttributeError):
+        return str(cause or "")[:500]
+
+
 ACTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "plan_response": plan_response,
     "record_action_failure": record_action_failure,
     "record_step_failure": record_step_failure,
     "register_incident": register_incident,
     "run_action": run_action,
+    "page_wave": page_wave,
+    "page_failed": page_failed,
+    "await_ack": await_ack,
+    "finish": finish_escalation,
+    "record_escalation_failure": record_escalation_failure,
 }
 
 

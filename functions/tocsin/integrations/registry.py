@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tocsin.domain.oncall import PagingConfig
 from tocsin.domain.response import IntegrationConfig, Integrations
 from tocsin.integrations.ports import PermanentIntegrationError, RetryableIntegrationError
 
@@ -34,6 +35,23 @@ PROVIDERS: dict[str, dict[str, str]] = {
         "jira": "tocsin.integrations.jira",
         "asana": "tocsin.integrations.asana",
     },
+    "paging": {
+        "local": "tocsin.integrations.local_paging",
+        "sns": "tocsin.integrations.sns_sms",
+        "ses": "tocsin.integrations.ses_email",
+        "pagerduty": "tocsin.integrations.pagerduty",
+        "opsgenie": "tocsin.integrations.opsgenie",
+    },
+}
+#: the ports configured under `integrations:` (paging has its own section, per method)
+INTEGRATION_PORTS = ("chat", "conferencing", "ticketing")
+#: paging method -> providers that can serve it. `chat` pages through the chat integration.
+PAGING_METHODS: dict[str, tuple[str, ...]] = {
+    "chat": ("chat",),
+    "sms": ("sns", "local"),
+    "email": ("ses", "local"),
+    "pagerduty": ("pagerduty", "local"),
+    "opsgenie": ("opsgenie", "local"),
 }
 
 #: modules holding several providers list them in an ADAPTERS dict: provider ->
@@ -49,7 +67,7 @@ class Provider:
         module = importlib.import_module(PROVIDERS[port][name])
         self.module: ModuleType = module
         spec = getattr(module, "ADAPTERS", {}).get(name)  # modules with several providers
-        if spec is None and name == "local":
+        if spec is None and name == "local" and hasattr(module, "ADAPTERS"):
             spec = module.ADAPTERS[port]
         self.options_model = spec["Options"] if spec else module.Options
         self.secret_keys: tuple[str, ...] = spec["SECRET_KEYS"] if spec else module.SECRET_KEYS
@@ -63,34 +81,55 @@ def option_problems(integrations: Integrations) -> list[tuple[str, tuple[Any, ..
     """(port, location, message) for every integration whose provider is unknown, whose
     options do not fit the adapter, or that needs a secret and names none."""
     problems: list[tuple[str, tuple[Any, ...], str]] = []
-    for port in PROVIDERS:
+    for port in INTEGRATION_PORTS:
         cfg: IntegrationConfig = getattr(integrations, port)
-        if cfg.provider not in PROVIDERS[port]:
-            known = ", ".join(sorted(PROVIDERS[port]))
+        problems += [(port, loc, msg) for loc, msg in _provider_problems(port, cfg)]
+    return problems
+
+
+def paging_problems(paging: PagingConfig) -> list[tuple[tuple[Any, ...], str]]:
+    """(location under `paging`, message) for every paging method badly configured."""
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    for method, cfg in paging.methods.items():
+        where = ("methods", method)
+        if method not in PAGING_METHODS:
+            known = ", ".join(PAGING_METHODS)
+            problems.append((where, f"unknown paging method {method!r} (known: {known})"))
+            continue
+        if cfg.provider not in PAGING_METHODS[method]:
+            known = ", ".join(PAGING_METHODS[method])
             problems.append(
-                (port, ("provider",), f"unknown provider {cfg.provider!r} (known: {known})")
+                ((*where, "provider"), f"{method} is sent by {known}, not {cfg.provider!r}")
             )
             continue
-        try:
-            provider = Provider(port, cfg.provider)
-        except ImportError as exc:
-            problems.append((port, ("provider",), f"adapter {cfg.provider!r} cannot load: {exc}"))
+        if cfg.provider == "chat":
             continue
-        try:
-            provider.options_model.model_validate(cfg.options)
-        except ValidationError as exc:
-            for err in exc.errors():
-                problems.append((port, ("options", *err["loc"]), err["msg"]))
-        if provider.secret_keys and not cfg.secret:
-            keys = ", ".join(provider.secret_keys)
-            problems.append(
-                (
-                    port,
-                    ("secret",),
-                    f"{cfg.provider} needs `secret`: the name of a Secrets Manager "
-                    f"secret holding a JSON object with {keys}",
-                )
+        problems += [((*where, *loc), msg) for loc, msg in _provider_problems("paging", cfg)]
+    return problems
+
+
+def _provider_problems(port: str, cfg: IntegrationConfig) -> list[tuple[tuple[Any, ...], str]]:
+    if cfg.provider not in PROVIDERS[port]:
+        known = ", ".join(sorted(PROVIDERS[port]))
+        return [(("provider",), f"unknown provider {cfg.provider!r} (known: {known})")]
+    try:
+        provider = Provider(port, cfg.provider)
+    except ImportError as exc:
+        return [(("provider",), f"adapter {cfg.provider!r} cannot load: {exc}")]
+    problems: list[tuple[tuple[Any, ...], str]] = []
+    try:
+        provider.options_model.model_validate(cfg.options)
+    except ValidationError as exc:
+        problems += [(("options", *err["loc"]), err["msg"]) for err in exc.errors()]
+    if provider.secret_keys and not cfg.secret:
+        keys = ", ".join(provider.secret_keys)
+        problems.append(
+            (
+                ("secret",),
+                f"{cfg.provider} needs `secret`: the name of a Secrets Manager "
+                f"secret holding a JSON object with {keys}",
             )
+        )
     return problems
 
 
@@ -147,9 +186,14 @@ class AdapterFactory:
     entry expires (so a rotated token is picked up)."""
 
     def __init__(
-        self, integrations: Integrations, table: str, secrets: SecretStore | None = None
+        self,
+        integrations: Integrations,
+        table: str,
+        secrets: SecretStore | None = None,
+        paging: PagingConfig | None = None,
     ) -> None:
         self.integrations = integrations
+        self.paging = paging or PagingConfig()
         self.table = table
         self.secrets = secrets or SecretStore()
         self._built: dict[str, tuple[dict[str, str], Any]] = {}
@@ -161,9 +205,23 @@ class AdapterFactory:
 
     def get(self, port: str) -> Any:
         cfg: IntegrationConfig = getattr(self.integrations, port)
+        return self._adapter(port, port, cfg, {"table": self.table})
+
+    def pager(self, method: str) -> Any:
+        """The PagingPort of a paging method (sms, email, chat, pagerduty, opsgenie)."""
+        cfg = self.paging.method(method)
+        if cfg.provider == "chat":
+            from tocsin.integrations.chat_paging import ChatPaging
+
+            return ChatPaging(self.get("chat"))
+        return self._adapter(
+            f"paging.{method}", "paging", cfg, {"table": self.table, "method": method}
+        )
+
+    def _adapter(self, key: str, port: str, cfg: IntegrationConfig, local: dict[str, str]) -> Any:
         provider = Provider(port, cfg.provider)
         if cfg.provider == "local":
-            secret: dict[str, str] = {"table": self.table}
+            secret: dict[str, str] = local
         else:
             secret = self.secrets.get(cfg.secret) if cfg.secret else {}
             missing = [key for key in provider.secret_keys if not secret.get(key)]
@@ -172,9 +230,9 @@ class AdapterFactory:
                     cfg.provider, f"secret {cfg.secret!r} lacks {', '.join(missing)}"
                 )
         with self._lock:
-            built = self._built.get(port)
+            built = self._built.get(key)
             if built and built[0] == secret:
                 return built[1]
             adapter = provider.build(provider.options_model.model_validate(cfg.options), secret)
-            self._built[port] = (secret, adapter)
+            self._built[key] = (secret, adapter)
             return adapter

@@ -46,6 +46,9 @@ class IncidentService:
         self.workflow = workflow
         self.config = config
         self.clock = clock
+        #: called once an incident resolves (ends its paging); part of the release, so the
+        #: sweeper repeats it from the pending-release marker if it failed
+        self.on_resolved: list[Callable[[Incident], None]] = []
 
     # --- creation ---------------------------------------------------------------------------
     def new_incident(
@@ -256,4 +259,6 @@ class IncidentService:
         if incident.group_key:
             self.alerts.release_group(incident.group_key, incident.id)
         self.alerts.unlink_alerts(incident.id)
+        for hook in self.on_resolved:
+            hook(incident)
         self.incidents.release_done(incident.id)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tocsin.dal.alerts import AlertRepository
 from tocsin.dal.incidents import IncidentRepository
@@ -32,6 +32,7 @@ from tocsin.domain.response import (
     InviteParams,
     MessageParams,
     NotifyStakeholdersParams,
+    PageParams,
     PostSummaryParams,
     Trigger,
     Workflow,
@@ -49,12 +50,16 @@ from tocsin.integrations.ports import (
     TicketRef,
 )
 
+if TYPE_CHECKING:
+    from tocsin.services.escalation import EscalationService
+    from tocsin.services.roles import RoleService
+
 ACTOR = Actor.system("workflow")
 A = ActionType
 
 #: an action runs after these (when they are in the same plan): it uses what they make
 AFTER: dict[ActionType, frozenset[ActionType]] = {
-    A.INVITE: frozenset({A.CREATE_CHANNEL}),
+    A.INVITE: frozenset({A.CREATE_CHANNEL, A.ASSIGN_ROLES}),
     A.POST_SUMMARY: frozenset({A.CREATE_CHANNEL, A.START_BRIDGE, A.CREATE_TICKET}),
     A.LINK_RESOURCES: frozenset({A.CREATE_CHANNEL, A.START_BRIDGE, A.CREATE_TICKET}),
     A.NOTIFY_STAKEHOLDERS: frozenset({A.CREATE_CHANNEL, A.START_BRIDGE, A.CREATE_TICKET}),
@@ -64,7 +69,7 @@ AFTER: dict[ActionType, frozenset[ActionType]] = {
 }
 #: actions done once per incident (their step key is the action name); the others run once
 #: per execution (a new trigger invites newly involved people, posts its message again)
-ONCE = frozenset({A.CREATE_CHANNEL, A.START_BRIDGE, A.CREATE_TICKET, A.POST_SUMMARY})
+ONCE = frozenset({A.CREATE_CHANNEL, A.START_BRIDGE, A.CREATE_TICKET, A.POST_SUMMARY, A.PAGE})
 #: actions that may appear several times in one plan (each with its own parameters)
 REPEATABLE = frozenset({A.POST_MESSAGE, A.COMMENT_TICKET})
 
@@ -269,7 +274,11 @@ class ResponseSteps:
         adapters: Adapters,
         clock: Callable[[], datetime] = utcnow,
         deliver: Callable[[str, str, str], str] | None = None,
+        escalations: Callable[[], EscalationService] | None = None,
+        roles: Callable[[], RoleService] | None = None,
     ) -> None:
+        self.escalations = escalations
+        self.roles = roles
         #: starts the workflow run that posts a stakeholder update (incident, event id, text)
         self.deliver = deliver or (lambda *args: "")
         self.config = config
@@ -289,6 +298,8 @@ class ResponseSteps:
             A.POST_MESSAGE: self._post_message,
             A.COMMENT_TICKET: self._comment_ticket,
             A.UPDATE_CHANNEL: self._update_channel,
+            A.PAGE: self._page,
+            A.ASSIGN_ROLES: self._assign_roles,
         }
 
     # --- the workflow's entry points ------------------------------------------------------------
@@ -498,6 +509,8 @@ class ResponseSteps:
         if p.responders:
             team = self.config.team_of(incident.service)
             people += team.people if team else []
+            if self.roles is not None:  # whoever holds a role (from the on-call schedules)
+                people += [r["holder"] for r in self.roles().roles(incident.id) if r["holder"]]
         if p.stakeholders:
             for group_name in self.config.level(incident.severity).stakeholders:
                 group = self.config.stakeholder_group(group_name)
@@ -722,6 +735,29 @@ class ResponseSteps:
         text = f"{incident.ref} is now {incident.severity}, {incident.status.value}."
         ref = chat.post_message(channel, ChatMessage(text=text, body=text))
         return StepResult(chat.provider, {"ref": asdict(ref), "topic": self._topic(incident)})
+
+    def _page(self, incident: Incident, key: str, params: dict[str, Any]) -> StepResult:
+        from tocsin.services.escalation import AlreadyResolvedError, NothingToPageError
+
+        if self.escalations is None:
+            raise StepSkipped("paging is not wired in this process")
+        p = PageParams.model_validate(params)
+        try:
+            record = self.escalations().start(incident, ACTOR, p.policy)
+        except (NothingToPageError, AlreadyResolvedError) as exc:
+            raise StepSkipped(str(exc)) from None
+        return StepResult(
+            "tocsin",
+            {"escalation": record["escalation_id"], "policy": record["policy_name"]},
+        )
+
+    def _assign_roles(self, incident: Incident, key: str, params: dict[str, Any]) -> StepResult:
+        if self.roles is None:
+            raise StepSkipped("roles are not wired in this process")
+        assigned = self.roles().assign_from_schedules(incident, ACTOR)
+        if not assigned:
+            raise StepSkipped(f"no role is filled from a schedule for {incident.severity}")
+        return StepResult("tocsin", {"assigned": assigned})
 
     def _comment_ticket(self, incident: Incident, key: str, params: dict[str, Any]) -> StepResult:
         p = MessageParams.model_validate(params)
