@@ -191,6 +191,7 @@ def _scenario(local: Any) -> int:
     same = [k for k in ("channel", "ticket") if k in before and before[k] == after.get(k)]
     if same:
         _say(f"  (the same {' and '.join(same)} as before: nothing was created twice)")
+    _show_paging(client, declared["id"])
     update = client.request(
         "POST",
         f"/v1/incidents/{declared['id']}/updates",
@@ -207,6 +208,65 @@ def _scenario(local: Any) -> int:
     time.sleep(0.5)
     _report(client, demo)
     return 0
+
+
+def _show_paging(client: ApiClient, incident_id: str) -> None:
+    """SEV1 pages the team's escalation policy and fills the roles; the first person paged
+    acknowledges with the link in the page."""
+    import requests
+    from tocsin.handlers.container import container
+
+    deadline = time.monotonic() + 20
+    pages: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not pages:
+        found = client.request("GET", f"/v1/incidents/{incident_id}/escalations")["items"]
+        pages = [p for e in found for p in e["pages"] if p["state"] == "done"]
+        time.sleep(0.1)
+    if not pages:
+        _say("  (no page was sent: see `tocsin incidents show`)")
+        return
+    roles = client.request("GET", f"/v1/incidents/{incident_id}/roles")["items"]
+    _say(
+        "  roles from the on-call schedules: "
+        + ", ".join(f"{r['name']} {r['holder']}" for r in roles if r["holder"])
+    )
+    first = pages[0]
+    person = first["step"].split(":")[5]
+    _say(
+        f"  paged {person} by {first['method']} ({first['provider']}, level 1 of the "
+        f"{found[0]['policy_name']} policy; level 2 follows if nobody acknowledges)"
+    )
+    ref = client.request("GET", f"/v1/incidents/{incident_id}")["ref"]
+    messages = [
+        m
+        for m in container().adapters.get("chat").direct_messages(person)
+        if f" {ref} " in f" {m['message']['text']} "  # this incident's page, not another's
+    ]
+    link = next(
+        (x["url"] for m in messages for x in m["message"]["links"] if x["label"] == "Acknowledge"),
+        None,
+    )
+    if link is None:
+        return
+    resp = requests.post(link, headers={"Accept": "application/json"}, timeout=10)
+    _say(
+        f"  {person} opens the page's Acknowledge link and confirms: HTTP {resp.status_code}, "
+        f"paging stopped (escalations ended: {', '.join(resp.json()['escalations_ended'])})"
+    )
+
+
+def _paging_line(kind: str, data: dict[str, Any]) -> str:
+    if kind == "page_sent":
+        return f"level {data['level']}: {data['target']} by {data['method']} ({data['provider']})"
+    if kind == "page_failed":
+        return f"level {data.get('level')}: {data.get('target', '')} {data.get('error', '')}"
+    if kind == "escalation_started":
+        return f"policy {data['policy']} ({data['levels']} levels)"
+    if kind == "escalation_ended":
+        return f"{data['outcome']}" + (f" via {data['via']}" if data.get("via") else "")
+    if kind == "role_changed":
+        return f"{data['name']}: {data.get('assumed') or 'nobody'}"
+    return ""
 
 
 def _links_line(links: dict[str, str]) -> str:
@@ -292,6 +352,7 @@ def _report(client: ApiClient, demo: Demo) -> None:
                 or data.get("alert", {}).get("fingerprint")
                 or data.get("new")
                 or (_step_line(data) if event["kind"] == "workflow_step" else "")
+                or _paging_line(event["kind"], data)
             )
             reason = data.get("reason")
             extra = f" ({reason})" if reason and reason != detail else ""

@@ -244,6 +244,26 @@ def test_cli_talks_to_the_running_local_mode(local: dict[str, Any]) -> None:
     assert shown.returncode == 0 and "stakeholder_update" in shown.stdout
     assert "Response steps:" in shown.stdout and "create_channel" in shown.stdout
 
+    # on call: who, when; acknowledging and roles from the command line
+    oncall = cli("oncall", "show", "payments-secondary", "--at", "2026-11-27T12:00Z", "--days", "8")
+    assert oncall.returncode == 0, oncall.stderr
+    assert oncall.stdout.startswith("payments-secondary at 2026-11-27T12:00:00")
+    assert "2026-11-30T08:00:00.000Z" in oncall.stdout  # Monday 09:00 Berlin handoff
+    assert cli("oncall", "show", "nope").returncode != 0
+    bad = cli("oncall", "override", "payments-primary", "dan", "--duration", "soon")
+    assert bad.returncode != 0 and "duration" in bad.stderr
+    over = cli("oncall", "override", "payments-primary", "dan", "--duration", "1h")
+    assert over.returncode == 0, over.stderr
+    listed_oncall = cli("oncall", "list")
+    assert "payments-primary" in listed_oncall.stdout and "dan" in listed_oncall.stdout
+    acked = cli("incidents", "ack", incident_id, "--by", "carol")
+    assert acked.returncode == 0 and "acknowledged by carol" in acked.stdout, acked.stderr
+    roles = cli("incidents", "roles", incident_id, "--set", "commander=bob", "--by", "carol")
+    assert roles.returncode == 0 and "Incident Commander" in roles.stdout
+    assert any(
+        line.split()[:3] == ["Incident", "Commander", "bob"] for line in roles.stdout.splitlines()
+    ), roles.stdout
+
 
 def test_unknown_route_is_a_json_404(local: dict[str, Any]) -> None:
     resp = api(local, "GET", "/v1/nothing")
