@@ -529,3 +529,22 @@ def test_a_person_whose_method_fails_is_reached_by_the_next_one_at_once(
     failed = [p for p in pages(paging, incident_id) if p["state"] == "failed"]
     assert failed and failed[0]["method"] == "chat"
     assert container().config.paging.default_rules[0].method == "chat"
+
+
+def test_a_level_that_cannot_be_paged_is_recorded_and_the_next_level_pages(
+    paging: Http, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tocsin.services.escalation import EscalationService
+
+    original = EscalationService._recipients
+
+    def broken(self: Any, incident_id: str, level_key: str, *args: Any) -> Any:
+        if level_key.endswith(":l1"):
+            raise ValueError("schedule feed unreadable")
+        return original(self, incident_id, level_key, *args)
+
+    monkeypatch.setattr(EscalationService, "_recipients", broken)
+    incident_id = declare(paging)
+    wait_until(lambda: sent_to(paging, incident_id) == ["bob"])
+    failed = [e["data"] for e in timeline(paging, incident_id) if e["kind"] == "page_failed"]
+    assert failed and "schedule feed unreadable" in failed[0]["cause"]

@@ -122,6 +122,10 @@ def page_wave(event: dict[str, Any]) -> dict[str, Any]:
     return container().escalations.page_wave(event)
 
 
+#: a level index past every policy (20 levels and the fallback)
+MAX_LEVELS = 21
+
+
 def page_failed(event: dict[str, Any]) -> dict[str, Any]:
     """Pages of a wave kept failing: say so once, then go on as if they were sent (the level
     still waits its timeout, and the next level pages)."""
@@ -146,7 +150,31 @@ def page_failed(event: dict[str, Any]) -> dict[str, Any]:
             },
         )
     )
-    return container().escalations.page_wave(event, send=False)
+    try:
+        return container().escalations.page_wave(event, send=False)
+    except (BotoCoreError, ClientError):
+        raise  # AWS unreachable: the state machine pauses and tries the level again
+    except Exception:  # the level cannot even be planned: go on to the next one
+        logger.exception("could not plan the level; moving on to the next")
+        cursor = event.get("cursor") or {}
+        if int(cursor.get("l", 0)) >= MAX_LEVELS:  # past any policy: give up, said so
+            container().escalations.end(
+                event["incident_id"], event["escalation_id"], "failed", Actor.system("escalation")
+            )
+            return {
+                "stop": True,
+                "skip": False,
+                "wait_seconds": 1,
+                "next": cursor,
+                "outcome": "failed",
+            }
+        return {
+            "stop": False,
+            "skip": True,
+            "wait_seconds": 1,
+            "next": {"r": cursor.get("r", 0), "l": int(cursor.get("l", 0)) + 1, "w": 0},
+            "outcome": None,
+        }
 
 
 def await_ack(event: dict[str, Any]) -> dict[str, Any]:

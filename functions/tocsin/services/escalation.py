@@ -246,20 +246,22 @@ class EscalationService:
         moves on at once (a level with nobody to page); else wait `wait_seconds` for an
         acknowledgement, then go on at `next`."""
         incident_id, escalation_id = event["incident_id"], event["escalation_id"]
-        policy = EscalationPolicy.model_validate(event["policy"])
-        cursor = Cursor.from_dict(event.get("cursor"))
+        # whether to go on at all comes first: an escalation that ended (or whose incident
+        # resolved) stops here even if the rest of this task would fail
         record = self.store.get(incident_id, escalation_id)
-        incident = self.repo.get(incident_id)
         if record is None:
-            raise TocsinError(f"escalation {escalation_id} of {incident_id} does not exist")
+            return _step(stop=True, outcome="unknown")
         if record["status"] != ACTIVE:
             return _step(stop=True, outcome=record["status"])
+        incident = self.repo.get(incident_id)
         if incident.status is IncidentStatus.RESOLVED:
-            self._end(incident_id, escalation_id, "resolved", ACTOR)
+            self.end(incident_id, escalation_id, "resolved", ACTOR)
             return _step(stop=True, outcome="resolved")
+        policy = EscalationPolicy.model_validate(event["policy"])
+        cursor = Cursor.from_dict(event.get("cursor"))
         level = _level(policy, cursor)
         if level is None:
-            self._end(incident_id, escalation_id, "exhausted", ACTOR)
+            self.end(incident_id, escalation_id, "exhausted", ACTOR)
             self._timeline(
                 incident_id,
                 f"escalation-exhausted-{escalation_id}",
@@ -418,13 +420,13 @@ class EscalationService:
         """End every active escalation (the incident resolved, or paging was cancelled)."""
         ended = []
         for record in self.store.all(incident_id):
-            if record["status"] == ACTIVE and self._end(
+            if record["status"] == ACTIVE and self.end(
                 incident_id, record["escalation_id"], outcome, actor
             ):
                 ended.append(record["escalation_id"])
         return ended
 
-    def _end(self, incident_id: str, escalation_id: str, outcome: str, actor: Actor) -> bool:
+    def end(self, incident_id: str, escalation_id: str, outcome: str, actor: Actor) -> bool:
         now = self.clock()
         before = self.store.get(incident_id, escalation_id)
         updated = self.store.update(
