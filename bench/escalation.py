@@ -86,7 +86,7 @@ def _pages_per_level(c: Any, incident_id: str) -> list[int]:
     chat = container().adapters.get("chat")
     ref = c.incident_repo.get(incident_id).ref
     return [
-        sum(1 for m in chat.direct_messages(person) if f" {ref} " in f" {m['message']['text']} ")
+        sum(1 for m in chat.direct_messages(person) if f"({ref})" in m["message"]["text"])
         for person in PEOPLE
     ]
 

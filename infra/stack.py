@@ -55,6 +55,9 @@ ESCALATES = (
     Function.INTAKE,
     Function.EVENTBRIDGE_INTAKE,
 )
+#: Functions that sign links (the workflow's pages) or verify them (the API: ack links and
+#: calendar feeds); only they read the signing key.
+SIGNS_LINKS = (Function.WORKFLOW, Function.API)
 #: Functions that call chat, conferencing and ticketing tools: the workflow's steps, the
 #: sweeper's SLA reminders, the API's stakeholder updates. They may read the integrations'
 #: secrets named in the configuration, and no other secret.
@@ -123,8 +126,10 @@ class TocsinStack(Stack):
         for name in ESCALATES:
             fn = functions[name].function
             escalation.grant_escalate(fn)
-            signing.grant_read(fn)
             fn.add_environment(ENV_ESCALATION_STATE_MACHINE, escalation.arn)
+        for name in SIGNS_LINKS:
+            fn = functions[name].function
+            signing.grant_read(fn)
             fn.add_environment(ENV_SIGNING_SECRET, signing.secret_name)
         # native paging: SMS through SNS (publishing to a phone number has no resource ARN)
         # and e-mail through SES identities of this account

@@ -98,14 +98,19 @@ def load_config(config_dir: Path) -> TocsinConfig:
 def _integration_problems(
     config: TocsinConfig, lines: dict[tuple[Any, ...], Location], default: Location
 ) -> list[str]:
-    """Each integration's provider must exist and its options fit the adapter."""
-    from tocsin.integrations.registry import option_problems
+    """Each integration's and paging method's provider must exist and its options fit the
+    adapter."""
+    from tocsin.integrations.registry import option_problems, paging_problems
 
     problems = []
-    for port, loc, message in option_problems(config.integrations):
-        file, line = _locate(("integrations", port, *loc), lines, default)
-        path = ".".join(str(p) for p in ("integrations", port, *loc))
-        problems.append(f"{file}:{line}: {path}: {message}")
+    found = [
+        (("integrations", port, *loc), msg)
+        for port, loc, msg in option_problems(config.integrations)
+    ]
+    found += [(("paging", *loc), msg) for loc, msg in paging_problems(config.paging)]
+    for loc, message in found:
+        file, line = _locate(loc, lines, default)
+        problems.append(f"{file}:{line}: {'.'.join(str(p) for p in loc)}: {message}")
     return problems
 
 

@@ -240,7 +240,7 @@ def _show_paging(client: ApiClient, incident_id: str) -> None:
     messages = [
         m
         for m in container().adapters.get("chat").direct_messages(person)
-        if f" {ref} " in f" {m['message']['text']} "  # this incident's page, not another's
+        if f"({ref})" in m["message"]["text"]  # this incident's page, not another's
     ]
     link = next(
         (x["url"] for m in messages for x in m["message"]["links"] if x["label"] == "Acknowledge"),

@@ -138,7 +138,8 @@ def test_environment_carries_powertools_settings_and_resource_names_only(
                 ],
             ]
         }
-        assert ENV_SIGNING_SECRET in variables
+        # only the functions that sign or verify links get the signing key
+        assert (ENV_SIGNING_SECRET in variables) == (name in {Function.WORKFLOW, Function.API})
 
 
 def test_no_secrets_in_environment_variables(template_json: dict[str, Any]) -> None:

@@ -187,4 +187,4 @@ def test_notification_rules_send_waves_within_a_level(
     alice = [p for p in pages(http, incident_id) if ":alice:" in p["step"]]
     assert [p["method"] for p in alice] == ["chat", "sms"]
     chat, sms = (datetime.fromisoformat(p["at"]) for p in alice)
-    assert timedelta(seconds=0.8) <= sms - chat <= timedelta(seconds=2.9)
+    assert timedelta(seconds=0.8) <= sms - chat  # the second wave, not at once

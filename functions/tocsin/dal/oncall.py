@@ -80,9 +80,11 @@ class EscalationStore:
         *,
         only_if_active: bool = True,
         remove: tuple[str, ...] = (),
+        old: bool = False,
     ) -> dict[str, Any] | None:
         """Set attributes; with `only_if_active`, only while the escalation is active. Returns
-        the whole record after the update, or None when the condition failed."""
+        the whole record after the update (with `old`: as it was just before, e.g. to complete
+        the task token this very update removed), or None when the condition failed."""
         names = {f"#a{n}": name for n, name in enumerate(values)}
         expr_values = {f":v{n}": ser_value(value) for n, value in enumerate(values.values())}
         expression = "SET " + ", ".join(f"#a{n} = :v{n}" for n in range(len(values)))
@@ -102,7 +104,7 @@ class EscalationStore:
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=expr_values,
-                ReturnValues="ALL_NEW",
+                ReturnValues="ALL_OLD" if old else "ALL_NEW",
             )
         except ClientError as exc:
             if is_conditional_failure(exc):

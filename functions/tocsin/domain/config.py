@@ -345,6 +345,13 @@ def reference_problems(config: TocsinConfig) -> list[tuple[Loc, str]]:
         check(("workflows", i, "when", "services"), "service", flow.when.services, services)
         check(("workflows", i, "when", "teams"), "team", flow.when.teams, teams)
         for j, action in enumerate(flow.actions):
+            if action.type == "page" and action.params.get("policy") is not None:
+                check(
+                    ("workflows", i, "actions", j, "page", "policy"),
+                    "escalation policy",
+                    [action.params["policy"]],
+                    policies,
+                )
             if action.type == "invite":
                 invited = action.params.get("people", [])
                 check(("workflows", i, "actions", j, "invite", "people"), "person", invited, people)

@@ -86,6 +86,13 @@ class EscalationPolicy(Strict):
     #: how long the fallback is given to acknowledge (default: the last level's timeout)
     fallback_timeout: Duration | None = None
 
+    @model_validator(mode="after")
+    def _fallback_timeout(self) -> EscalationPolicy:
+        timeout = self.fallback_timeout
+        if timeout is not None and not timedelta(seconds=1) <= timeout <= timedelta(days=1):
+            raise ValueError("fallback_timeout must be between 1s and 1d")
+        return self
+
     def targets(self) -> list[EscalationTarget]:
         return [t for level in self.levels for t in level.targets] + list(self.fallback)
 
@@ -127,7 +134,7 @@ class PagingConfig(Strict):
 
     Methods: `sms` (sns | local), `email` (ses | local), `chat` (chat: direct messages through
     the configured chat integration), `pagerduty` (pagerduty | local), `opsgenie` (opsgenie |
-    local). `local` records what would have been sent (`tocsin local outbox`)."""
+    local). `local` records what would have been sent (in Tocsin's table)."""
 
     methods: dict[str, IntegrationConfig] = Field(default_factory=dict)
     #: notification rules of people who have none of their own

@@ -39,6 +39,13 @@ class NotificationRule(Strict):
     method: PersonMethod
     after: Duration = timedelta(0)
 
+    @field_validator("after")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("`after` cannot be negative")
+        return value
+
 
 class Person(Strict):
     id: str = Field(pattern=_SLUG)

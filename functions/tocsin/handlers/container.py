@@ -99,6 +99,11 @@ class Container:
             self.escalations.stop(incident.id, "resolved", actor)
 
         service.on_resolved.append(end_paging)
+
+        def acknowledged(incident: Incident, by: Actor) -> None:
+            self.escalations.stop(incident.id, "acknowledged", by)
+
+        service.on_acknowledged.append(acknowledged)
         return service
 
     @cached_property

@@ -162,7 +162,8 @@ def ack_page(token: str) -> Response[str]:
         f"<p class=muted>Service {html.escape(incident.service or '—')} · "
         f"status {html.escape(str(incident.status))} · opened {html.escape(iso(incident.created_at))}</p>"
     )
-    if str(incident.status) != "triggered":
+    paging = any(e["status"] == "active" for e in container().escalations.store.all(incident.id))
+    if str(incident.status) != "triggered" and not paging:
         return _page_html(
             incident.ref,
             head + "<p>Nothing to do: it is no longer waiting for an acknowledgement.</p>",

@@ -172,9 +172,22 @@ def page_failed(event: dict[str, Any]) -> dict[str, Any]:
             "stop": False,
             "skip": True,
             "wait_seconds": 1,
-            "next": {"r": cursor.get("r", 0), "l": int(cursor.get("l", 0)) + 1, "w": 0},
+            "next": _after_level(event.get("policy"), cursor),
             "outcome": None,
         }
+
+
+def _after_level(policy: Any, cursor: dict[str, Any]) -> dict[str, Any]:
+    """The level after this one (the next round after the last level, then the fallback);
+    without a readable policy, simply the next index."""
+    from tocsin.domain.oncall import EscalationPolicy
+    from tocsin.services.escalation import Cursor, next_level
+
+    current = Cursor.from_dict(cursor)
+    try:
+        return next_level(EscalationPolicy.model_validate(policy), current).as_dict()
+    except Exception:
+        return {"r": current.round, "l": current.level + 1, "w": 0}
 
 
 def await_ack(event: dict[str, Any]) -> dict[str, Any]:

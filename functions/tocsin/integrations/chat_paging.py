@@ -52,12 +52,12 @@ def accent(page: Page) -> str | None:
 
 def render_page(page: Page, to: str | None = None) -> ChatMessage:
     """The chat message for `page`, mentioning `to` when given."""
-    title = _line(page.title) or page.incident_id
+    title = _line(page.title) or page.label
     fields: list[tuple[str, str]] = [("Severity", _line(page.severity))]
     if page.service:
         fields.append(("Service", _line(page.service)))
     fields.append(("Escalation level", str(page.level)))
-    fields.append(("Incident", _line(page.incident_id)))
+    fields.append(("Incident", _line(page.label)))
     links: list[Link] = []
     if page.ack_url:
         links.append(Link(ACK_LABEL, page.ack_url.strip()))
@@ -68,7 +68,7 @@ def render_page(page: Page, to: str | None = None) -> ChatMessage:
     if len(context) > MAX_CONTEXT:
         more = len(context) - (MAX_CONTEXT - 1)
         context = [*context[: MAX_CONTEXT - 1], f"({more} more details not shown)"]
-    text = f"Page: {title} ({_line(page.incident_id)})"
+    text = f"Page: {title} ({_line(page.label)})"
     if page.ack_url:
         text += f". {ACK_LABEL}: {page.ack_url.strip()}"
     return ChatMessage(

@@ -4,7 +4,7 @@ The default for every port when no vendor is configured, so the whole response f
 of the box (demo, local mode, a fresh deployment): channels, messages (direct messages too, in
 a `D…` conversation per person), pins, links, bridges and tickets are stored under `LOCAL#…`
 keys and behave like the real thing (idempotent on names and keys), and
-`tocsin local outbox` / the demo show them.
+the demo, `tocsin incidents show` and the tests read them back.
 """
 
 from __future__ import annotations

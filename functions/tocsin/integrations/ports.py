@@ -143,6 +143,12 @@ class Page:
     #: escalation level (1-based) and round, for the text ("level 2 of 3")
     level: int = 1
     details: tuple[tuple[str, str], ...] = ()
+    #: the human reference people know the incident by (INC-42); the id when not numbered yet
+    ref: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.ref or self.incident_id
 
 
 # --- ports ------------------------------------------------------------------------------------

@@ -130,13 +130,13 @@ def _http_url(url: str | None) -> str | None:
 
 def subject(page: Page) -> str:
     """`[SEV1] INC-42 <title>` on one line, at most SUBJECT_MAX characters."""
-    head = " ".join(p for p in (f"[{_line(page.severity)}]", _line(page.incident_id)) if p)
+    head = " ".join(p for p in (f"[{_line(page.severity)}]", _line(page.label)) if p)
     return _cut(f"{head} {_line(bare_title(page))}".strip(), SUBJECT_MAX)
 
 
 def _facts(page: Page) -> list[str]:
     """`SEV1`, `INC-42`, the service and, past the first level, `escalation level 2`."""
-    facts = [page.severity, page.incident_id, page.service or ""]
+    facts = [page.severity, page.label, page.service or ""]
     if page.level > 1:
         facts.append(f"escalation level {page.level}")
     return [_line(value) for value in facts if _line(value)]

@@ -299,9 +299,7 @@ def bare_title(page: Page) -> str:
 def sms_text(page: Page) -> str:
     """`[Tocsin] SEV1 INC-42 checkout: <title>. Ack: <ack_url>`, in one segment when the title
     can keep at least MIN_TITLE characters; the ack link is never cut."""
-    head_parts = [
-        _clean(part)[:MAX_HEAD_PART] for part in (page.severity, page.incident_id) if part
-    ]
+    head_parts = [_clean(part)[:MAX_HEAD_PART] for part in (page.severity, page.label) if part]
     head = "[Tocsin] " + " ".join(p for p in head_parts if p)
     if page.service:
         head += " " + _clean(page.service)[:MAX_HEAD_PART]

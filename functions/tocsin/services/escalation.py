@@ -21,9 +21,10 @@ once; the page and the failure are on the timeline.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -46,6 +47,7 @@ from tocsin.integrations.ports import (
 from tocsin.services.signing import Signer
 
 ACTOR = Actor.system("escalation")
+log = logging.getLogger(__name__)
 ACK_PURPOSE = "ack"
 #: the escalation's step records are named `esc:…` (the response workflow's are not)
 ESCALATION_STEPS = "esc:"
@@ -75,7 +77,11 @@ def page_key(incident_id: str) -> str:
 
 
 def incident_of_page_key(key: str) -> str | None:
-    return key.removeprefix("tocsin-") if key.startswith("tocsin-") else None
+    """The incident of a page key: `tocsin-<id>`, or `tocsin-<id>~<person>` for a page
+    addressed to one person (an Opsgenie alert per responder)."""
+    if not key.startswith("tocsin-"):
+        return None
+    return key.removeprefix("tocsin-").split("~", 1)[0] or None
 
 
 def execution_name(incident_id: str, escalation_id: str) -> str:
@@ -294,15 +300,17 @@ class EscalationService:
                 {"escalation": escalation_id, "level": _level_label(policy, cursor)},
                 note="Nobody to page at this level (no one on call); escalating at once.",
             )
-            return _step(skip=True, next_cursor=_next_level(policy, cursor))
+            return _step(skip=True, next_cursor=next_level(policy, cursor))
         offset = waves[cursor.wave] if cursor.wave < len(waves) else waves[-1]
         if send:
-            self._send_wave(incident, record, policy, cursor, level_key, recipients, offset)
+            self._send_wave(
+                incident, record, policy, cursor, level_key, recipients, offset, level.timeout
+            )
         if cursor.wave + 1 < len(waves):
             next_cursor = Cursor(cursor.round, cursor.level, cursor.wave + 1)
             until = level_start + waves[cursor.wave + 1]
         else:
-            next_cursor = _next_level(policy, cursor)
+            next_cursor = next_level(policy, cursor)
             until = level_start + _level_timeout(policy, cursor)
         wait = max(1, math.ceil((until - self.clock()).total_seconds()))
         return _step(wait_seconds=wait, next_cursor=next_cursor)
@@ -324,41 +332,48 @@ class EscalationService:
         return {"waiting": True}
 
     def finish(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The escalation is over: tell paging services (acknowledge or resolve their alert)
+        """The escalation is over: tell paging services (acknowledge or resolve their alerts)
         once, and note the end on the timeline."""
         incident_id, escalation_id = event["incident_id"], event["escalation_id"]
         record = self.store.get(incident_id, escalation_id)
         if record is None:
             return {"outcome": "unknown"}
-        outcome = record["status"]
-        if outcome == ACTIVE:  # a wait that failed twice ends here only via exhaustion
-            return {"outcome": outcome}
-        incident = self.repo.get(incident_id)
-        vendors = sorted(
+        return {"outcome": record["status"], "synced": self.sync_vendors(record)}
+
+    def sync_vendors(self, record: dict[str, Any], outcome: str | None = None) -> list[str]:
+        """Acknowledge (outcome acknowledged) or resolve (resolved) the alerts this escalation
+        raised at paging services, once each. Other outcomes (exhausted, failed) leave them
+        open: the vendor's own escalation may be the paging that still works."""
+        outcome = outcome or record["status"]
+        if outcome not in {"acknowledged", "resolved"}:
+            return []
+        incident_id, escalation_id = record["incident_id"], record["escalation_id"]
+        alerts = sorted(
             {
-                step["provider"]
+                (step["provider"], step.get("key") or page_key(incident_id))
                 for name, step in self.steps.all(incident_id).items()
                 if name.startswith(f"esc:page:{escalation_id}:")
                 and step.get("state") == "done"
                 and step.get("provider") in {"pagerduty", "opsgenie"}
             }
         )
-        if outcome == "exhausted":
-            vendors = []  # still open at the vendor: their own escalation goes on
-        for provider in vendors:
+        synced = []
+        incident = self.repo.get(incident_id)
+        for provider, key in alerts:
             if outcome == "acknowledged" and record.get("acknowledged_via") == provider:
                 continue  # they know: the acknowledgement came from them
-            sync = f"esc:sync:{escalation_id}:{provider}:{outcome}"
+            sync = f"esc:sync:{escalation_id}:{provider}:{key}:{outcome}"
             if self.steps.get(incident_id, sync):
                 continue
             adapter = self.pager(provider)
-            page = self._page(incident, record, 0, None)
+            page = replace(self._page(incident, record, 0, None), key=key)
             if outcome == "acknowledged":
                 adapter.acknowledge(page)
             else:
                 adapter.resolve(page)
             self.steps.completed(incident_id, sync, {"provider": provider})
-        return {"outcome": outcome, "synced": vendors}
+            synced.append(f"{provider}:{outcome}")
+        return synced
 
     # --- acknowledgement and cancellation -------------------------------------------------------
     def acknowledge(
@@ -386,12 +401,13 @@ class EscalationService:
                     "ended_at": iso(now),
                 },
                 remove=("task_token",),
+                old=True,
             )
             if updated is None:
                 continue
             ended.append(record["escalation_id"])
-            if record.get("task_token"):
-                self._complete(record["task_token"], "acknowledged")
+            if updated.get("task_token"):  # the token this update removed, not an older read
+                self._complete(updated["task_token"], "acknowledged")
             self._timeline(
                 incident_id,
                 f"acknowledged-{record['escalation_id']}",
@@ -420,24 +436,30 @@ class EscalationService:
         """End every active escalation (the incident resolved, or paging was cancelled)."""
         ended = []
         for record in self.store.all(incident_id):
-            if record["status"] == ACTIVE and self.end(
-                incident_id, record["escalation_id"], outcome, actor
-            ):
-                ended.append(record["escalation_id"])
+            if record["status"] == ACTIVE:
+                if self.end(incident_id, record["escalation_id"], outcome, actor):
+                    ended.append(record["escalation_id"])
+            elif outcome == "resolved":
+                # acknowledged (or exhausted) earlier: its execution is over, so the alerts
+                # it raised at PagerDuty/Opsgenie are resolved from here
+                self.sync_vendors(record, "resolved")
         return ended
 
     def end(self, incident_id: str, escalation_id: str, outcome: str, actor: Actor) -> bool:
         now = self.clock()
-        before = self.store.get(incident_id, escalation_id)
-        updated = self.store.update(
-            incident_id,
-            escalation_id,
-            {"status": outcome, "ended_at": iso(now), "ended_by": actor.id},
-            remove=("task_token",),
+        values = {"status": outcome, "ended_at": iso(now), "ended_by": actor.id}
+        if outcome == "acknowledged":  # the incident was acknowledged another way (PATCH)
+            values |= {
+                "acknowledged_by": actor.name or actor.id,
+                "acknowledged_at": iso(now),
+                "acknowledged_via": "status",
+            }
+        before = self.store.update(
+            incident_id, escalation_id, values, remove=("task_token",), old=True
         )
-        if updated is None:
+        if before is None:
             return False
-        if before and before.get("task_token"):
+        if before.get("task_token"):  # the token this update removed
             self._complete(before["task_token"], outcome)
         if outcome != "exhausted":
             self._timeline(
@@ -453,7 +475,11 @@ class EscalationService:
     def _complete(self, token: str, outcome: str) -> None:
         """Complete a waiting level's token. A token whose wait already timed out (the next
         level is paging) is fine to lose: that level checks the status before paging."""
-        self.runner().complete(token, {"outcome": outcome})
+        try:
+            self.runner().complete(token, {"outcome": outcome})
+        except Exception:  # best effort: the status changed already, and the next level
+            # checks it before paging; at worst the level's wait runs out first
+            log.warning("could not complete a waiting level's task token", exc_info=True)
 
     # --- ack links ------------------------------------------------------------------------------
     def ack_url(self, incident_id: str, escalation_id: str, recipient: str) -> str:
@@ -480,6 +506,7 @@ class EscalationService:
         if found and found.get("state") == "done":
             return [Recipient.from_dict(r) for r in found["recipients"]]
         recipients: list[Recipient] = []
+        failures: list[str] = []
         seen: set[tuple[str, str]] = set()
         for target in level.targets:
             if target.person:
@@ -488,7 +515,11 @@ class EscalationService:
                     Recipient("person", target.person, target.label),
                 )
             elif target.schedule:
-                who = self.on_call(target.schedule, now)
+                try:
+                    who = self.on_call(target.schedule, now)
+                except Exception as exc:  # one unreadable schedule must not sink the level
+                    failures.append(f"schedule {target.schedule}: {exc}")
+                    continue
                 if who is None:
                     continue
                 found_person = (("person", who), Recipient("person", who, target.label))
@@ -501,6 +532,16 @@ class EscalationService:
             if found_person[0] not in seen:
                 seen.add(found_person[0])
                 recipients.append(found_person[1])
+        if failures and not recipients:  # nothing to page yet: let the task be retried
+            raise RetryableIntegrationError("schedules", "; ".join(failures))
+        for failure in failures:
+            self._timeline(
+                incident_id,
+                f"recipients-failed-{level_key}-{_short(failure)}",
+                TimelineKind.PAGE_FAILED,
+                {"level": level_key, "error": failure},
+                note="This target could not be resolved; the level pages its other targets.",
+            )
         stored = self.steps.completed(
             incident_id, key, {"recipients": [r.as_dict() for r in recipients]}
         )
@@ -515,7 +556,9 @@ class EscalationService:
         level_key: str,
         recipients: list[Recipient],
         offset: timedelta,
+        timeout: timedelta,
     ) -> None:
+        wave_tag = f"w{int(offset.total_seconds())}"
         retryable: list[str] = []
         attempted = delivered = 0
         for recipient in recipients:
@@ -529,6 +572,10 @@ class EscalationService:
                 rules = _rules(self.config, person)
                 order: list[str] = list(dict.fromkeys(rule.method for rule in rules))
                 methods_now = []
+                if offset == timedelta(0) and all(rule.after >= timeout for rule in rules):
+                    # every rule of theirs comes after this level's timeout: page them at
+                    # once by their first method rather than never
+                    rules = [NotificationRule(method=rules[0].method)]
                 for rule in rules:
                     if rule.after == offset:
                         start = order.index(rule.method)
@@ -540,7 +587,7 @@ class EscalationService:
                     return
                 attempted += 1
                 ok, errors = self._deliver(
-                    incident, record, policy, cursor, level_key, recipient, chain
+                    incident, record, policy, cursor, level_key, recipient, chain, wave_tag
                 )
                 delivered += ok
                 retryable += errors
@@ -558,12 +605,15 @@ class EscalationService:
         level_key: str,
         recipient: Recipient,
         chain: list[str],
+        wave_tag: str = "w0",
     ) -> tuple[bool, list[str]]:
-        """Try each method of the chain until one sends. (delivered, retryable errors)."""
+        """Try each method of the chain until one sends. (delivered, retryable errors).
+        `wave_tag` (the wave's offset) keeps a rule repeating a method later (SMS now, SMS
+        again in 2 minutes) from counting as already sent."""
         retryable: list[str] = []
         person = self.config.person(recipient.id) if recipient.kind == "person" else None
         for method in chain:
-            step = f"esc:page:{level_key}:{recipient.id}:{method}"
+            step = f"esc:page:{level_key}:{recipient.id}:{method}:{wave_tag}"
             done = self.steps.claim(incident.id, step, record["execution_name"])
             if done is not None:  # sent before (a retried task or a redrive)
                 return True, []
@@ -573,6 +623,8 @@ class EscalationService:
                     raise _NoAddress(method, person)
                 adapter = self.pager(method)
                 page = self._page(incident, record, cursor.level + 1, recipient.id, policy)
+                if person is not None:  # one vendor alert per person (Opsgenie responders)
+                    page = replace(page, key=f"{page.key}~{recipient.id}")
                 ref = adapter.send(page, to)
             except (IntegrationError, _NoAddress) as exc:
                 error = str(exc)
@@ -599,7 +651,13 @@ class EscalationService:
             done_record = self.steps.completed(
                 incident.id,
                 step,
-                {"provider": ref.provider, "ref": ref.id, "to": ref.to, "method": method},
+                {
+                    "provider": ref.provider,
+                    "ref": ref.id,
+                    "to": ref.to,
+                    "method": method,
+                    "key": page.key,
+                },
             )
             self._timeline(
                 incident.id,
@@ -638,7 +696,10 @@ class EscalationService:
         return Page(
             key=page_key(incident.id),
             incident_id=incident.id,
-            title=f"{incident.severity} {incident.ref}{service}: {incident.title}",
+            ref=incident.ref,
+            # vendors show the title alone (PagerDuty, Opsgenie): it says what and how bad;
+            # the SMS, e-mail and chat adapters put severity, ref and service in front
+            title=f"{incident.severity}{service}: {incident.title}",
             severity=incident.severity,
             urgency=URGENCY[rank] if rank < len(URGENCY) else "info",
             service=incident.service,
@@ -751,7 +812,7 @@ def _level_timeout(policy: EscalationPolicy, cursor: Cursor) -> timedelta:
     return policy.fallback_timeout or policy.levels[-1].timeout
 
 
-def _next_level(policy: EscalationPolicy, cursor: Cursor) -> Cursor:
+def next_level(policy: EscalationPolicy, cursor: Cursor) -> Cursor:
     if cursor.level + 1 < len(policy.levels):
         return Cursor(cursor.round, cursor.level + 1, 0)
     if cursor.level < len(policy.levels) and cursor.round < policy.repeat:

@@ -49,6 +49,9 @@ class IncidentService:
         #: called once an incident resolves (ends its paging); part of the release, so the
         #: sweeper repeats it from the pending-release marker if it failed
         self.on_resolved: list[Callable[[Incident], None]] = []
+        #: called once someone moves an incident to acknowledged (ends its paging); a failure
+        #: is logged, the change stands (each level checks the escalation before it pages)
+        self.on_acknowledged: list[Callable[[Incident, Actor], None]] = []
 
     # --- creation ---------------------------------------------------------------------------
     def new_incident(
@@ -208,6 +211,15 @@ class IncidentService:
         saved = self.incidents.save(incident, after, events, extra)
         if resolving:
             self.release(saved)
+        if (
+            saved.status is IncidentStatus.ACKNOWLEDGED
+            and incident.status is not IncidentStatus.ACKNOWLEDGED
+        ):
+            for hook in self.on_acknowledged:
+                try:
+                    hook(saved, actor)
+                except Exception:
+                    log.warning("could not end paging of %s", incident.id, exc_info=True)
         if triggers:
             try:
                 self.run_trigger(incident.id, execution, triggers, iso(now))

@@ -3,6 +3,7 @@ shifts of schedules imported from an external iCal feed."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,8 @@ from tocsin.domain.config import TocsinConfig
 from tocsin.domain.errors import TocsinError
 from tocsin.domain.ids import ulid
 from tocsin.domain.schedules import Override, Schedule, Shift, shifts, who_is_on_call
+
+log = logging.getLogger(__name__)
 
 #: how far an imported feed is expanded around now (its recurring events included)
 IMPORT_WINDOW = timedelta(days=120)
@@ -88,6 +91,13 @@ class OnCallService:
             at + IMPORT_WINDOW,
             timezone=schedule.timezone,
         )
+        if result.unmatched or result.problems:  # counts only: summaries name people
+            log.warning(
+                "schedule %s: %d feed event(s) match no person, %d unreadable",
+                schedule.name,
+                len(result.unmatched),
+                len(result.problems),
+            )
         with self._lock:
             self._imported[schedule.name] = (now, result.shifts)
         return result.shifts

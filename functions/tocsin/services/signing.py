@@ -59,7 +59,10 @@ class Signer:
         payload, dot, signature = token.partition(".")
         if not dot or not payload or not signature or len(token) > 4096:
             raise InvalidTokenError("malformed token")
-        if not any(hmac.compare_digest(self._mac(key, payload), signature) for key in self.keys):
+        given = signature.encode("utf-8", "replace")  # bytes: any input, no TypeError
+        if not any(
+            hmac.compare_digest(self._mac(key, payload).encode(), given) for key in self.keys
+        ):
             raise InvalidTokenError("invalid token signature")
         try:
             body = json.loads(_unb64(payload))

@@ -392,3 +392,9 @@ def test_acknowledge_and_resolve_send_nothing(publishes: list[dict[str, Any]]) -
     adapter.acknowledge(page())
     adapter.resolve(dataclasses.replace(page(), level=2))
     assert publishes == [] and sent() == {}
+
+
+def test_the_text_names_the_incident_by_its_ref_not_its_internal_id() -> None:
+    text = sns_sms.sms_text(page(incident_id="inc-01m8e3yenx60wjrdjxzknmegjs", ref="INC-42"))
+    assert text.startswith("[Tocsin] SEV1 INC-42 checkout: p99 latency above 2s.")
+    assert "inc-01m8" not in text
