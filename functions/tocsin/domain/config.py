@@ -330,7 +330,15 @@ def reference_problems(config: TocsinConfig) -> list[tuple[Loc, str]]:
                     schedules,
                 )
     for i, role in enumerate(config.roles):
-        check(("roles", i, "assign"), "severity", sorted(role.assign), severities)
+        for severity in role.assign:
+            if severity not in severities:
+                shown = ", ".join(config.severity_names)
+                problems.append(
+                    (
+                        ("roles", i, "assign", severity),
+                        f"unknown severity {severity!r} (known: {shown})",
+                    )
+                )
         for severity, source in sorted(role.assign.items()):
             if source != "team" and source not in schedules:
                 shown = ", ".join(sorted(schedules)) or "none defined"
