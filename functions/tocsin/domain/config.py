@@ -279,24 +279,6 @@ def reference_problems(config: TocsinConfig) -> list[tuple[Loc, str]]:
                     f"unknown escalation policy {team.escalation_policy!r} (known: {shown})",
                 )
             )
-    for i, policy in enumerate(config.escalation_policies):
-        for j, esc_level in enumerate(policy.levels):
-            for k, tgt in enumerate(esc_level.targets):
-                if tgt.person:
-                    check(
-                        ("escalation_policies", i, "levels", j, "targets", k, "person"),
-                        "person",
-                        [tgt.person],
-                        people,
-                    )
-        for k, tgt in enumerate(policy.fallback):
-            if tgt.person:
-                check(
-                    ("escalation_policies", i, "fallback", k, "person"),
-                    "person",
-                    [tgt.person],
-                    people,
-                )
     schedules = {s.name for s in config.schedules}
     problems += _unique("schedule", "schedules", [s.name for s in config.schedules])
     for i, schedule in enumerate(config.schedules):
@@ -312,23 +294,19 @@ def reference_problems(config: TocsinConfig) -> list[tuple[Loc, str]]:
     for i, team in enumerate(config.teams):
         check(("teams", i, "schedules"), "schedule", team.schedules, schedules)
     for i, policy in enumerate(config.escalation_policies):
-        for j, esc_level in enumerate(policy.levels):
-            for k, tgt in enumerate(esc_level.targets):
-                if tgt.schedule:
-                    check(
-                        ("escalation_policies", i, "levels", j, "targets", k, "schedule"),
-                        "schedule",
-                        [tgt.schedule],
-                        schedules,
-                    )
-        for k, tgt in enumerate(policy.fallback):
-            if tgt.schedule:
-                check(
-                    ("escalation_policies", i, "fallback", k, "schedule"),
-                    "schedule",
-                    [tgt.schedule],
-                    schedules,
-                )
+        targets = [
+            (("escalation_policies", i, "levels", j, "targets", k), esc_target)
+            for j, esc_level in enumerate(policy.levels)
+            for k, esc_target in enumerate(esc_level.targets)
+        ] + [
+            (("escalation_policies", i, "fallback", k), esc_target)
+            for k, esc_target in enumerate(policy.fallback)
+        ]
+        for where, esc_target in targets:
+            if esc_target.person:
+                check((*where, "person"), "person", [esc_target.person], people)
+            if esc_target.schedule:
+                check((*where, "schedule"), "schedule", [esc_target.schedule], schedules)
     for i, role in enumerate(config.roles):
         for severity in role.assign:
             if severity not in severities:

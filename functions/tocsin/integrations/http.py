@@ -167,3 +167,15 @@ def _masked(text: str, values: Iterable[str]) -> str:
     for value in sorted((v for v in values if v), key=len, reverse=True):
         text = text.replace(value, "***")
     return text
+
+
+def clip(value: str, limit: int) -> str:
+    """`value` in at most `limit` characters (a vendor's field limit): whole when it fits,
+    else cut at a word boundary near the limit (or at the limit) and ended with `…`."""
+    if len(value) <= limit:
+        return value
+    cut = value[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit * 4 // 5:
+        cut = cut[:space]
+    return cut.rstrip() + "…"

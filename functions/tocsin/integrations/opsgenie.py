@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tocsin.integrations.http import JsonHttp, Response
+from tocsin.integrations.http import JsonHttp, Response, clip
 from tocsin.integrations.ports import (
     IntegrationError,
     Page,
@@ -148,18 +148,6 @@ class Options(BaseModel):
 
 
 # --- text helpers -----------------------------------------------------------------------------
-
-
-def clip(value: str, limit: int) -> str:
-    """`value` in at most `limit` characters: whole when it fits, else cut at a word boundary
-    near the limit (or at the limit) and ended with `…`."""
-    if len(value) <= limit:
-        return value
-    cut = value[: limit - 1]
-    space = cut.rfind(" ")
-    if space >= limit * 4 // 5:
-        cut = cut[:space]
-    return cut.rstrip() + "…"
 
 
 def alias(key: str) -> str:

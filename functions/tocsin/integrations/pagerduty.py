@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tocsin.integrations.http import JsonHttp
+from tocsin.integrations.http import JsonHttp, clip
 from tocsin.integrations.ports import (
     IntegrationError,
     Page,
@@ -99,18 +99,6 @@ class Options(BaseModel):
 
 
 # --- text helpers -----------------------------------------------------------------------------
-
-
-def clip(value: str, limit: int) -> str:
-    """`value` in at most `limit` characters: whole when it fits, else cut at a word boundary
-    near the limit (or at the limit) and ended with `…`."""
-    if len(value) <= limit:
-        return value
-    cut = value[: limit - 1]
-    space = cut.rfind(" ")
-    if space >= limit * 4 // 5:
-        cut = cut[:space]
-    return cut.rstrip() + "…"
 
 
 def one_line(value: str) -> str:
