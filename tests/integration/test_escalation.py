@@ -602,3 +602,19 @@ def test_a_method_repeated_later_is_sent_again_and_late_rules_still_page_at_once
     assert [p["method"] for p in alice] == ["sms", "sms"]
     bob = [p for p in pages(http, incident_id) if ":bob:" in p["step"] and p["state"] == "done"]
     assert [p["method"] for p in bob] == ["chat"]
+
+
+def test_a_vendor_down_when_the_incident_resolves_does_not_fail_the_resolution(
+    vendors: tuple[Http, Any, Any], aws: Any
+) -> None:
+    http, pd, _ = vendors
+    incident_id = declare(http)
+    wait_until(lambda: pd.trigger_events())
+    http.call("POST", f"/v1/incidents/{incident_id}/acknowledge", {"by": "alice"})
+    wait_until(lambda: [e["event_action"] for e in pd.events] == ["trigger", "acknowledge"])
+    pd.fail_next(503, times=10)
+    resp = http.call("PATCH", f"/v1/incidents/{incident_id}", {"status": "resolved"})
+    assert resp.status_code == 200 and resp.body["status"] == "resolved"
+    failed = [e["data"] for e in timeline(http, incident_id) if e["kind"] == "page_failed"]
+    assert failed and failed[-1]["provider"] == "pagerduty"
+    assert "close the alert there" in failed[-1]["note"]

@@ -342,7 +342,9 @@ class EscalationService:
             return {"outcome": "unknown"}
         return {"outcome": record["status"], "synced": self.sync_vendors(record)}
 
-    def sync_vendors(self, record: dict[str, Any], outcome: str | None = None) -> list[str]:
+    def sync_vendors(
+        self, record: dict[str, Any], outcome: str | None = None, raise_errors: bool = True
+    ) -> list[str]:
         """Acknowledge (outcome acknowledged) or resolve (resolved) the alerts this escalation
         raised at paging services, once each. Other outcomes (exhausted, failed) leave them
         open: the vendor's own escalation may be the paging that still works."""
@@ -367,12 +369,26 @@ class EscalationService:
             sync = f"esc:sync:{escalation_id}:{provider}:{key}:{outcome}"
             if self.steps.get(incident_id, sync):
                 continue
-            adapter = self.pager(provider)
-            page = replace(self._page(incident, record, 0, None), key=key)
-            if outcome == "acknowledged":
-                adapter.acknowledge(page)
-            else:
-                adapter.resolve(page)
+            try:
+                adapter = self.pager(provider)
+                page = replace(self._page(incident, record, 0, None), key=key)
+                if outcome == "acknowledged":
+                    adapter.acknowledge(page)
+                else:
+                    adapter.resolve(page)
+            except IntegrationError as exc:
+                if raise_errors:  # the state machine's task: retried, then recorded
+                    raise
+                # called from a resolution (an API request, the sweeper): say so, go on
+                self._timeline(
+                    incident_id,
+                    f"vendor-{outcome}-failed-{escalation_id}-{provider}-{_short(key)}",
+                    TimelineKind.PAGE_FAILED,
+                    {"escalation": escalation_id, "provider": provider, "error": str(exc)},
+                    note=f"Could not tell {provider} the incident is {outcome}; "
+                    "close the alert there.",
+                )
+                continue
             self.steps.completed(incident_id, sync, {"provider": provider})
             synced.append(f"{provider}:{outcome}")
         return synced
@@ -444,7 +460,7 @@ class EscalationService:
             elif outcome == "resolved":
                 # acknowledged (or exhausted) earlier: its execution is over, so the alerts
                 # it raised at PagerDuty/Opsgenie are resolved from here
-                self.sync_vendors(record, "resolved")
+                self.sync_vendors(record, "resolved", raise_errors=False)
         return ended
 
     def end(self, incident_id: str, escalation_id: str, outcome: str, actor: Actor) -> bool:
