@@ -168,10 +168,12 @@ def ack_page(token: str) -> Response[str]:
             incident.ref,
             head + "<p>Nothing to do: it is no longer waiting for an acknowledgement.</p>",
         )
+    person = container().config.person(data["recipient"])
+    who = person.name if person else data["recipient"]
     form = (
         f'<form method=post action="{html.escape(token)}">'
         "<button type=submit>Acknowledge</button></form>"
-        f"<p class=muted>You are acknowledging as {html.escape(data['recipient'])}.</p>"
+        f"<p class=muted>You are acknowledging as {html.escape(who)}.</p>"
     )
     return _page_html(incident.ref, head + form)
 
