@@ -618,3 +618,37 @@ def test_a_vendor_down_when_the_incident_resolves_does_not_fail_the_resolution(
     failed = [e["data"] for e in timeline(http, incident_id) if e["kind"] == "page_failed"]
     assert failed and failed[-1]["provider"] == "pagerduty"
     assert "close the alert there" in failed[-1]["note"]
+
+
+def test_a_failing_send_task_success_does_not_fail_the_acknowledgement(
+    paging: Http, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tocsin.adapters.workflow import StepFunctionsEscalations
+
+    incident_id = declare(paging)
+    wait_until(lambda: sent_to(paging, incident_id) == ["alice"])
+
+    def throttled(self: Any, token: str, output: Any) -> bool:
+        raise RuntimeError("ThrottlingException")
+
+    monkeypatch.setattr(StepFunctionsEscalations, "complete", throttled)
+    resp = paging.call("POST", f"/v1/incidents/{incident_id}/acknowledge", {"by": "bob"})
+    assert resp.status_code == 200 and resp.body["escalations_ended"] == ["1"]
+    assert paging.call("GET", f"/v1/incidents/{incident_id}").body["status"] == "acknowledged"
+    # the level's wait runs out, the next level sees the escalation ended and pages nobody
+    wait_until(lambda: escalation_done(aws), timeout=20)
+    assert sent_to(paging, incident_id) == ["alice"]
+
+
+def test_an_escalation_that_failed_leaves_the_vendor_alert_open(
+    vendors: tuple[Http, Any, Any], aws: Any
+) -> None:
+    from tocsin.domain.timeline import Actor
+    from tocsin.handlers.container import container
+
+    http, pd, _ = vendors
+    incident_id = declare(http)
+    wait_until(lambda: pd.trigger_events())
+    container().escalations.end(incident_id, "1", "failed", Actor.system("test"))
+    wait_until(lambda: escalation_done(aws), timeout=20)
+    assert [e["event_action"] for e in pd.events] == ["trigger"]  # PagerDuty keeps paging
