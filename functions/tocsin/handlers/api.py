@@ -18,9 +18,9 @@ from tocsin.domain.clock import iso, utcnow
 from tocsin.domain.config import MaintenanceWindow
 from tocsin.domain.errors import InvalidRequestError, MaintenanceWindowNotFoundError
 from tocsin.domain.incidents import OPEN_STATUSES, Incident, IncidentStatus
-from tocsin.domain.timeline import Actor, ActorKind, TimelineEvent
+from tocsin.domain.timeline import TimelineEvent
 from tocsin.handlers.container import container
-from tocsin.handlers.http import json_error, new_resolver, require_token
+from tocsin.handlers.http import json_error, new_resolver, require_token, user
 from tocsin.handlers.oncall_api import router as oncall_router
 from tocsin.services.escalation import (
     ESCALATION_STEPS,
@@ -89,10 +89,6 @@ class AlertList(BaseModel):
 class QuarantinePage(BaseModel):
     items: list[dict[str, Any]]
     next_cursor: str | None = None
-
-
-def user(name: str | None) -> Actor:
-    return Actor(kind=ActorKind.USER, id=name or "api")
 
 
 @router.get("/v1/incidents", summary="List incidents, newest first", tags=["incidents"])

@@ -20,11 +20,17 @@ from tocsin.domain.errors import (
     UnknownSourceError,
     VersionConflictError,
 )
+from tocsin.domain.timeline import Actor, ActorKind
 from tocsin.handlers.auth import bearer_token
 from tocsin.handlers.container import container
 from tocsin.services.intake import PayloadRejectedError
 
 logger = Logger(service="tocsin")
+
+
+def user(name: str | None) -> Actor:
+    """The actor of an API request: the person it names, else the API token itself."""
+    return Actor(kind=ActorKind.USER, id=name or "api")
 
 
 def json_error(status: int, message: str, **extra: Any) -> Response[Any]:

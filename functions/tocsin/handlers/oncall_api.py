@@ -18,17 +18,13 @@ from tocsin.domain.clock import iso
 from tocsin.domain.errors import InvalidRequestError
 from tocsin.domain.timeline import Actor, ActorKind
 from tocsin.handlers.container import container
-from tocsin.handlers.http import json_error, require_token
+from tocsin.handlers.http import json_error, require_token, user
 from tocsin.services.escalation import ESCALATION_STEPS
 
 logger = Logger(service="tocsin")
 router = APIGatewayHttpRouter()
 API_TOKEN = "api"
 CALENDAR_PURPOSE = "calendar"
-
-
-def _user(name: str | None) -> Actor:
-    return Actor(kind=ActorKind.USER, id=name or "api", name=name)
 
 
 # --- acknowledgement ------------------------------------------------------------------------
@@ -48,7 +44,7 @@ class AcknowledgeRequest(BaseModel):
 def acknowledge(id: str, request: Annotated[AcknowledgeRequest, Body()]) -> dict[str, Any]:
     """Idempotent. 409 once the incident is resolved (nothing is changed)."""
     require_token(router, API_TOKEN)
-    return container().escalations.acknowledge(id, _user(request.by), via="api")
+    return container().escalations.acknowledge(id, user(request.by), via="api")
 
 
 class StartPagingRequest(BaseModel):
@@ -70,7 +66,7 @@ def start_escalation(id: str, request: Annotated[StartPagingRequest, Body()]) ->
     c = container()
     incident = c.incident_repo.get(id)
     number = len(c.escalations.store.all(id)) + 1
-    record = c.escalations.start(incident, _user(request.by), request.policy, str(number))
+    record = c.escalations.start(incident, user(request.by), request.policy, str(number))
     return Response(
         status_code=202, content_type=content_types.APPLICATION_JSON, body=_escalation(record)
     )
@@ -330,7 +326,7 @@ def patch_roles(id: str, request: Annotated[RoleChange, Body()]) -> dict[str, An
         id,
         request.role,
         request.person,
-        _user(request.changed_by),
+        user(request.changed_by),
         expected=request.expected,
         check_expected=request.check_expected,
     )

@@ -21,6 +21,7 @@ from tocsin.domain.clock import parse_iso
 from tocsin.domain.timeline import Actor, TimelineEvent, TimelineKind
 from tocsin.handlers.container import container
 from tocsin.integrations.ports import RetryableIntegrationError
+from tocsin.services.response import short_cause
 
 logger = Logger(service="tocsin")
 ACTOR = Actor.system("workflow")
@@ -146,7 +147,7 @@ def page_failed(event: dict[str, Any]) -> dict[str, Any]:
                 "escalation": event["escalation_id"],
                 "level": level,
                 "error": event.get("error"),
-                "cause": _cause(event.get("cause")),
+                "cause": short_cause(event.get("cause")),
             },
         )
     )
@@ -200,16 +201,6 @@ def finish_escalation(event: dict[str, Any]) -> dict[str, Any]:
 
 def record_escalation_failure(event: dict[str, Any]) -> dict[str, Any]:
     return record_step_failure({**event, "execution": f"esc-{event['escalation_id']}"})
-
-
-def _cause(cause: Any) -> str:
-    """A Lambda error's cause is JSON with errorMessage; keep the message, short."""
-    import json
-
-    try:
-        return str(json.loads(cause).get("errorMessage", cause))[:500]
-    except (TypeError, ValueError, AttributeError):
-        return str(cause or "")[:500]
 
 
 ACTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {

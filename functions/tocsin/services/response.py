@@ -426,7 +426,7 @@ class ResponseSteps:
                 "action": action["type"],
                 "outcome": "failed",
                 "error": error,
-                "cause": _short_cause(cause),
+                "cause": short_cause(cause),
             },
         )
         if record is None:  # it succeeded after all
@@ -777,16 +777,16 @@ def _public(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _short_cause(cause: str) -> str:
+def short_cause(cause: object) -> str:
     """Step Functions passes the Lambda error as JSON text; keep its message, bounded."""
     import json
 
     try:
-        parsed = json.loads(cause)
+        parsed = json.loads(cause)  # type: ignore[arg-type]
         cause = parsed.get("errorMessage", cause) if isinstance(parsed, dict) else cause
     except (TypeError, ValueError):
         pass
-    return str(cause)[:500]
+    return str(cause or "")[:500]
 
 
 def triggers_for(before: Incident, after: Incident) -> list[Trigger]:
