@@ -9,7 +9,7 @@ export CDK_DISABLE_VERSION_CHECK := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: install demo test test-fast lint typecheck synth synth-fast openapi bench local clean
+.PHONY: install chromium demo test test-fast lint typecheck synth synth-fast openapi bench local clean
 
 # --- installation (no-op when up to date) -------------------------------------------------
 $(BIN)/activate:
@@ -26,11 +26,19 @@ node_modules/.installed: package.json package-lock.json
 
 install: $(VENV)/.installed node_modules/.installed
 
+# Debian's Chromium, for the status page's browser tests (they are skipped, saying so, when
+# it cannot be installed: no apt, no sudo)
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+chromium:
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) \
+		|| echo "WARNING: could not install chromium: the browser tests will be skipped"
+
 # --- the two commands of the README ---------------------------------------------------------
 demo: $(VENV)/.installed
 	$(BIN)/tocsin demo
 
-test: install
+test: install chromium
 	$(BIN)/ruff check functions infra tests bench app.py
 	$(BIN)/ruff format --check functions infra tests bench app.py
 	$(BIN)/mypy
