@@ -12,12 +12,17 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 from tocsin.config_loader import load_config
+from tocsin.domain.statuspage import StatusPagesConfig
 from tocsin.routes import ROUTES, Function
 from tocsin.settings import (
     ENV_ESCALATION_STATE_MACHINE,
     ENV_PUBLIC_URL,
     ENV_SIGNING_SECRET,
     ENV_STATE_MACHINE,
+    ENV_STATUS_BUCKET,
+    ENV_STATUS_COOKIE_SECRET,
+    ENV_STATUS_KEY_PAIR_ID,
+    ENV_STATUS_URL,
 )
 
 from infra.api import HttpApi
@@ -26,6 +31,7 @@ from infra.events import AwsEventIntake, SweeperSchedule
 from infra.functions import ServiceFunctions
 from infra.nag import acknowledge, acknowledge_wildcard_resource, add_checks
 from infra.paths import CDK_JSON, CONFIG_DIR
+from infra.statuspage import StatusPageHosting, read_cookie_public_key
 from infra.storage import QUARANTINE_PREFIX, RAW_PREFIX, Storage
 from infra.workflow import EscalationWorkflow, ResponseWorkflow
 
@@ -62,6 +68,12 @@ SIGNS_LINKS = (Function.WORKFLOW, Function.API)
 #: sweeper's SLA reminders, the API's stakeholder updates. They may read the integrations'
 #: secrets named in the configuration, and no other secret.
 USES_INTEGRATIONS = (Function.WORKFLOW, Function.SWEEPER, Function.API)
+#: Functions that publish status pages (the API and the chat command through the workflow, the
+#: sweeper for scheduled maintenances): objects under status/ of the status bucket.
+PUBLISHES_STATUS_PAGES = (Function.API, Function.WORKFLOW, Function.SWEEPER)
+#: The function that issues the signed cookies of private status pages
+#: (`/v1/status-pages/...`, reached through the distribution): only it reads their key.
+ISSUES_STATUS_COOKIES = Function.API
 
 
 def integration_secrets(config_dir: Path = CONFIG_DIR) -> list[str]:
@@ -71,6 +83,16 @@ def integration_secrets(config_dir: Path = CONFIG_DIR) -> list[str]:
     names = [getattr(integrations, port).secret for port in ("chat", "conferencing", "ticketing")]
     names += [method.secret for method in config.paging.methods.values()]
     return sorted({name for name in names if name})
+
+
+def status_pages(config_dir: Path = CONFIG_DIR) -> StatusPagesConfig:
+    """The configured status pages (which are private decides the CloudFront behaviors)."""
+    return load_config(config_dir).status_pages
+
+
+def cookie_public_key(config_dir: Path = CONFIG_DIR) -> bytes | None:
+    """config/statuspage-cookies.pub.pem (written by `tocsin statuspage keygen`), if any."""
+    return read_cookie_public_key(config_dir)
 
 
 class TocsinStack(Stack):
@@ -154,16 +176,7 @@ class TocsinStack(Stack):
             "configures (paging.methods.email.options.sender), unknown at synth time.",
         )
 
-        secrets = [
-            # a secret's ARN ends in -<6 random characters>
-            self.format_arn(
-                service="secretsmanager",
-                resource="secret",
-                resource_name=f"{name}-??????",
-                arn_format=ArnFormat.COLON_RESOURCE_NAME,
-            )
-            for name in integration_secrets()
-        ]
+        secrets = [self._secret_arn(name) for name in integration_secrets()]
         if secrets:
             for name in USES_INTEGRATIONS:
                 functions[name].function.add_to_role_policy(
@@ -181,6 +194,32 @@ class TocsinStack(Stack):
         # host (a reference from its function would be a cycle)
         for name in (Function.WORKFLOW, Function.SWEEPER):
             functions[name].function.add_environment(ENV_PUBLIC_URL, api.endpoint)
+        pages = status_pages()
+        hosting = StatusPageHosting(
+            self,
+            "StatusPages",
+            pages=pages,
+            public_key_pem=cookie_public_key(),
+            access_logs=storage.access_logs,
+            api_endpoint=api.endpoint,
+        )
+        for name in PUBLISHES_STATUS_PAGES:
+            fn = functions[name].function
+            hosting.grant_publish(fn)
+            fn.add_environment(ENV_STATUS_BUCKET, hosting.bucket.bucket_name)
+            fn.add_environment(ENV_STATUS_URL, hosting.url)
+        if hosting.public_key is not None:
+            # the secret is the operator's (keygen writes it before the first deploy); the key
+            # pair id is only known once CloudFront has the public key, so it comes from here
+            issuer = functions[ISSUES_STATUS_COOKIES].function
+            issuer.add_environment(ENV_STATUS_COOKIE_SECRET, pages.cookie_secret)
+            issuer.add_environment(ENV_STATUS_KEY_PAIR_ID, hosting.public_key.public_key_id)
+            issuer.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[self._secret_arn(pages.cookie_secret)],
+                )
+            )
         AwsEventIntake(self, "AwsEvents", consumer=functions[Function.EVENTBRIDGE_INTAKE].function)
         SweeperSchedule(self, "Sweeper", sweeper=functions[Function.SWEEPER].function)
 
@@ -192,6 +231,38 @@ class TocsinStack(Stack):
         CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)
         CfnOutput(self, "EscalationStateMachineArn", value=escalation.arn)
         CfnOutput(self, "SigningSecretName", value=signing.secret_name)
+        CfnOutput(
+            self,
+            "StatusDistributionDomain",
+            value=hosting.domain_name,
+            description="status pages: https://{StatusDistributionDomain}/status/{page}/",
+        )
+        CfnOutput(self, "StatusDistributionId", value=hosting.distribution.distribution_id)
+        CfnOutput(self, "StatusBucketName", value=hosting.bucket.bucket_name)
+        if hosting.public_page:
+            CfnOutput(
+                self,
+                "StatusPageUrl",
+                value=hosting.page_url(hosting.public_page),
+                description="the public status page",
+            )
+        if hosting.public_key is not None:
+            CfnOutput(
+                self,
+                "StatusCookieKeyPairId",
+                value=hosting.public_key.public_key_id,
+                description="CloudFront-Key-Pair-Id of private status pages' cookies",
+            )
+
+    def _secret_arn(self, name: str) -> str:
+        """The ARN of the secret `name` of this account and region (any version suffix)."""
+        return self.format_arn(
+            service="secretsmanager",
+            resource="secret",
+            # a secret's ARN ends in -<6 random characters>
+            resource_name=f"{name}-??????",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
 
 
 def create_app(*, outdir: str | None = None, context: dict[str, Any] | None = None) -> App:

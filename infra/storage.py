@@ -92,7 +92,9 @@ def _access_log_bucket(scope: Construct) -> s3.Bucket:
         block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
         encryption=s3.BucketEncryption.S3_MANAGED,  # log delivery supports SSE-S3 only
         enforce_ssl=True,
-        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        # CloudFront's standard logs (the status pages' distribution) are delivered with an
+        # object ACL, so ACLs stay enabled; the bucket owner still owns every log object
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
         lifecycle_rules=[
             s3.LifecycleRule(id="expire-access-logs", expiration=ACCESS_LOG_RETENTION)
         ],
@@ -101,8 +103,9 @@ def _access_log_bucket(scope: Construct) -> s3.Bucket:
     acknowledge(
         bucket,
         "S1",
-        "This bucket is the server access log destination of the artifact bucket; logging "
-        "access to it into itself would log its own log deliveries in a loop.",
+        "This bucket is the server access log destination of the artifact and status buckets "
+        "(and of CloudFront); logging access to it into itself would log its own log "
+        "deliveries in a loop.",
     )
     return bucket
 

@@ -203,11 +203,16 @@ def test_object_access_is_limited_to_the_prefixes_each_function_writes_and_reads
         return grants
 
     put_raw_and_quarantine = {("s3:PutObject", "/raw/*"), ("s3:PutObject", "/quarantine/*")}
+    # status pages (the status bucket: test_infra_statuspage.py)
+    publish = {(a, "/status/*") for a in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")}
     assert s3_grants(Function.INTAKE) == put_raw_and_quarantine
     assert s3_grants(Function.EVENTBRIDGE_INTAKE) == put_raw_and_quarantine
-    assert s3_grants(Function.API) == put_raw_and_quarantine | {("s3:GetObject", "/quarantine/*")}
-    assert s3_grants(Function.WORKFLOW) == set()
-    assert s3_grants(Function.SWEEPER) == set()
+    assert (
+        s3_grants(Function.API)
+        == put_raw_and_quarantine | {("s3:GetObject", "/quarantine/*")} | publish
+    )
+    assert s3_grants(Function.WORKFLOW) == publish
+    assert s3_grants(Function.SWEEPER) == publish
 
 
 def test_only_functions_that_open_incidents_may_start_and_describe_executions(

@@ -24,6 +24,9 @@ EXPECTED_RULES = {
     "L1": "python3.11 matches the compiled .pyc",
     "APIG4": "functions authenticate with per-integration tokens",
     "S1": "the access-log bucket does not log itself",
+    "CFR1": "status pages are for readers everywhere; private ones use signed cookies",
+    "CFR2": "no WAF by default: cached static pages and a throttled, token-checked endpoint",
+    "CFR4": "the *.cloudfront.net default certificate's TLS policy is CloudFront's",
 }
 
 
@@ -82,7 +85,7 @@ def test_wildcard_resources_acknowledged_are_only_tracing_log_prefix_and_executi
     for resource in resources:
         assert (
             resource == "*"
-            or resource.endswith(("/raw/*", "/quarantine/*"))
+            or resource.endswith(("/raw/*", "/quarantine/*", "/status/*"))
             or (":execution:" in resource and resource.endswith(":*"))
             # SES sender identities of this account (the sender is configuration)
             or resource.endswith(":<AWS::AccountId>:identity/*")

@@ -33,7 +33,7 @@ def test_every_bucket_blocks_public_access_is_encrypted_and_retained(
     template_json: dict[str, Any],
 ) -> None:
     buckets = resources(template_json, "AWS::S3::Bucket")
-    assert len(buckets) == 2  # artifacts and their access logs
+    assert len(buckets) == 3  # artifacts, status pages and their access logs
     for logical_id, bucket in buckets.items():
         properties = bucket["Properties"]
         assert properties["PublicAccessBlockConfiguration"] == BLOCK_ALL, logical_id
