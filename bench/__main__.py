@@ -1,11 +1,12 @@
-"""Run every benchmark against one embedded local mode and print the figures."""
+"""Run the benchmarks (all, or those named: `python -m bench statuspage`) against one embedded
+local mode and print the figures."""
 
 from __future__ import annotations
 
 import os
 import sys
 
-from bench import coldstart, escalation, intake, response, storm
+from bench import coldstart, escalation, intake, response, statuspage, storm
 
 
 def main() -> int:
@@ -18,13 +19,20 @@ def main() -> int:
             "Tocsin benchmarks — embedded local mode (moto server on loopback), one run\n",
             flush=True,
         )
-        results = [
-            intake.run(local),
-            response.run(local),
-            escalation.run(local),
-            storm.run(local),
-            coldstart.run(local),
-        ]
+        benches = {
+            "intake": intake.run,
+            "response": response.run,
+            "escalation": escalation.run,
+            "storm": storm.run,
+            "statuspage": statuspage.run,
+            "coldstart": coldstart.run,
+        }
+        chosen = sys.argv[1:] or list(benches)
+        unknown = sorted(set(chosen) - set(benches))
+        if unknown:
+            print(f"unknown benchmark {', '.join(unknown)} (known: {', '.join(benches)})")
+            return 2
+        results = [benches[name](local) for name in chosen]
     finally:
         local.stop()
     failed = [name for result in results for name, ok in result.items() if not ok]

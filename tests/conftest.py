@@ -41,6 +41,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             "TOCSIN_ESCALATION_STATE_MACHINE_ARN", resources.escalation_state_machine_arn
         )
         monkeypatch.setenv("TOCSIN_SIGNING_KEY_NAME", resources.signing_secret)
+        monkeypatch.setenv("TOCSIN_STATUS_BUCKET", resources.status_bucket)
+        monkeypatch.setenv("TOCSIN_STATUS_COOKIE_KEY_NAME", resources.status_cookie_secret)
         monkeypatch.setenv("TOCSIN_PUBLIC_URL", "https://tocsin.example.test")
         reset_runtime_caches()
         yield resources

@@ -49,10 +49,10 @@ def intake_router() -> APIGatewayHttpRouter:
 
 
 def build_spec() -> dict[str, Any]:
-    from tocsin.handlers import api, oncall_api
+    from tocsin.handlers import api, oncall_api, statuspage_api
     from tocsin.handlers.http import new_resolver
 
-    owners = [(r, r.api_resolver) for r in (api.router, oncall_api.router)]
+    owners = [(r, r.api_resolver) for r in (api.router, oncall_api.router, statuspage_api.router)]
     app = new_resolver()
     app.include_router(intake_router())
     for router, _ in owners:

@@ -67,6 +67,19 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/schedules/{name}/calendar", Function.API),
     Route("GET", "/v1/people/{person}/calendar", Function.API),
     Route("GET", "/v1/calendars/{token}", Function.API),
+    Route("GET", "/v1/status-pages", Function.API),
+    Route("GET", "/v1/status-pages/{page}", Function.API),
+    Route("GET", "/v1/status-pages/{page}/incidents", Function.API),
+    Route("POST", "/v1/status-pages/{page}/incidents", Function.API),
+    Route("GET", "/v1/status-pages/{page}/incidents/{record_id}", Function.API),
+    Route("POST", "/v1/status-pages/{page}/incidents/{record_id}/updates", Function.API),
+    Route("POST", "/v1/status-pages/{page}/maintenances", Function.API),
+    Route("POST", "/v1/status-pages/{page}/publish", Function.API),
+    Route("POST", "/v1/incidents/{id}/status-page", Function.API),
+    Route("GET", "/v1/status-pages/{page}/viewers", Function.API),
+    Route("POST", "/v1/status-pages/{page}/viewers", Function.API),
+    Route("DELETE", "/v1/status-pages/{page}/viewers/{viewer_id}", Function.API),
+    Route("GET", "/v1/status-pages/{page}/access/{token}", Function.API),
 )
 
 

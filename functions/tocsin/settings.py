@@ -16,6 +16,16 @@ ENV_ESCALATION_STATE_MACHINE = "TOCSIN_ESCALATION_STATE_MACHINE_ARN"
 ENV_SIGNING_SECRET = "TOCSIN_SIGNING_KEY_NAME"
 #: the API's public base URL (links in pages and calendar feeds)
 ENV_PUBLIC_URL = "TOCSIN_PUBLIC_URL"
+#: the bucket status pages are published to (served by CloudFront; default: the artifact bucket)
+ENV_STATUS_BUCKET = "TOCSIN_STATUS_BUCKET"
+#: the status pages' public base URL (the CloudFront distribution or your own domain)
+ENV_STATUS_URL = "TOCSIN_STATUS_URL"
+#: Secrets Manager secret {"private_key": PEM} (and "previous_private_key" during a rotation:
+#: services/cloudfront_cookies.signing_key_from_secret picks) that signs the CloudFront cookies
+#: of private status pages
+ENV_STATUS_COOKIE_SECRET = "TOCSIN_STATUS_COOKIE_KEY_NAME"
+#: the id of the CloudFront public key those cookies name (CloudFront-Key-Pair-Id)
+ENV_STATUS_KEY_PAIR_ID = "TOCSIN_STATUS_KEY_PAIR_ID"
 
 
 @dataclass(frozen=True)
@@ -27,6 +37,10 @@ class Settings:
     escalation_state_machine_arn: str = ""
     signing_secret: str = ""
     public_url: str = ""
+    status_bucket: str = ""
+    status_url: str = ""
+    status_cookie_secret: str = ""
+    status_key_pair_id: str = ""
 
 
 def _default_config_dir() -> Path:
@@ -52,4 +66,8 @@ def get_settings() -> Settings:
         escalation_state_machine_arn=os.environ.get(ENV_ESCALATION_STATE_MACHINE, ""),
         signing_secret=os.environ.get(ENV_SIGNING_SECRET, ""),
         public_url=os.environ.get(ENV_PUBLIC_URL, ""),
+        status_bucket=os.environ.get(ENV_STATUS_BUCKET) or os.environ[ENV_BUCKET],
+        status_url=os.environ.get(ENV_STATUS_URL, ""),
+        status_cookie_secret=os.environ.get(ENV_STATUS_COOKIE_SECRET, ""),
+        status_key_pair_id=os.environ.get(ENV_STATUS_KEY_PAIR_ID, ""),
     )

@@ -468,5 +468,348 @@ def tokens_revoke(name: str, table: str) -> None:
     click.echo(f"revoked all tokens of {name}")
 
 
+# --- status pages ---------------------------------------------------------------------------------
+@main.group("statuspage")
+def statuspage_group() -> None:
+    """Status pages."""
+
+
+COMPONENT_STATUSES = (
+    "operational",
+    "degraded_performance",
+    "partial_outage",
+    "major_outage",
+    "under_maintenance",
+)
+
+
+def _components(values: tuple[str, ...]) -> dict[str, str]:
+    """--component "Payments API=major_outage" (repeatable)."""
+    found = {}
+    for value in values:
+        name, eq, status = value.rpartition("=")
+        if not eq or not name or status not in COMPONENT_STATUSES:
+            raise click.BadParameter(
+                f"{value!r}: use NAME=STATUS, STATUS one of {', '.join(COMPONENT_STATUSES)}",
+                param_hint="--component",
+            )
+        found[name] = status
+    return found
+
+
+def _show_record(record: dict[str, Any]) -> None:
+    click.echo(
+        f"{record['id']}  {record['kind']:<11} {record['status']:<13} {record['impact']:<8} "
+        f"{record['name']}"
+        + (f"  ({record['incident_ref']})" if record.get("incident_ref") else "")
+    )
+
+
+@statuspage_group.command("list")
+@click.pass_context
+def statuspage_list(ctx: click.Context) -> None:
+    """The status pages, their overall status and components."""
+    for page in _call(_client(ctx).request, "GET", "/v1/status-pages")["items"]:
+        click.echo(
+            f"{page['id']} ({page['visibility']}): {page['status']['description']}  {page['url']}"
+        )
+        for component in page["components"]:
+            click.echo(f"  {component['status']:<21} {component['name']}")
+
+
+@statuspage_group.command("show")
+@click.argument("page")
+@click.option("--all", "show_all", is_flag=True, help="also resolved incidents and maintenances")
+@click.pass_context
+def statuspage_show(ctx: click.Context, page: str, show_all: bool) -> None:
+    """A page's open (or all) incidents and maintenances."""
+    state = "all" if show_all else "open"
+    records = _call(_client(ctx).request, "GET", f"/v1/status-pages/{page}/incidents?state={state}")
+    for record in records["items"]:
+        _show_record(record)
+    if not records["items"]:
+        click.echo("nothing open" if not show_all else "nothing yet")
+
+
+@statuspage_group.command("publish")
+@click.argument("incident_id")
+@click.option(
+    "--page",
+    "pages",
+    multiple=True,
+    help="page id (repeatable; default: the pages showing the incident's service's components)",
+)
+@click.option(
+    "--status",
+    type=click.Choice(["investigating", "identified", "monitoring", "resolved"]),
+    help="default: from the incident's status",
+)
+@click.option("--text", help="the wording (default: the template for the status and severity)")
+@click.option("--by", "author", default=None, help="who publishes (on the timeline)")
+@click.option("--yes", is_flag=True, help="publish without showing the preview first")
+@click.pass_context
+def statuspage_publish(
+    ctx: click.Context,
+    incident_id: str,
+    pages: tuple[str, ...],
+    status: str | None,
+    text: str | None,
+    author: str | None,
+    yes: bool,
+) -> None:
+    """Put a Tocsin incident on its status pages (or update it there): shows the preview, then
+    asks before publishing."""
+    client = _client(ctx)
+    body: dict[str, Any] = {"status": status, "body": text, "author": author}
+    if pages:
+        body["pages"] = list(pages)
+    path = f"/v1/incidents/{incident_id}/status-page"
+    if not yes:
+        preview = _call(client.request, "POST", path, json={**body, "preview": True})
+        for draft in preview["drafts"]:
+            where = f"update {draft['record_id']}" if draft["record_id"] else "open"
+            click.echo(
+                f"[{draft['page']}] {where}: {draft['name']} — {draft['status']}, "
+                f"impact {draft['impact']}"
+            )
+            for name, state in draft["components"].items():
+                click.echo(f"    {name}: {state}")
+            click.echo(f"    {draft['body']}")
+        if not click.confirm("Publish?", default=False):
+            raise click.Abort()
+    result = _call(client.request, "POST", path, json=body)
+    for record in result["published"]:
+        _show_record(record)
+    if not result["published"]:
+        click.echo("the status pages say this already: nothing published")
+
+
+@statuspage_group.command("update")
+@click.argument("page")
+@click.argument("record_id")
+@click.argument("status")
+@click.argument("text")
+@click.option("--component", "components", multiple=True, help="NAME=STATUS (repeatable)")
+@click.option("--by", "author", default=None)
+@click.pass_context
+def statuspage_update(
+    ctx: click.Context,
+    page: str,
+    record_id: str,
+    status: str,
+    text: str,
+    components: tuple[str, ...],
+    author: str | None,
+) -> None:
+    """Post an update to an incident or maintenance of a page (STATUS: investigating,
+    identified, monitoring, resolved; for maintenances scheduled, in_progress, verifying,
+    completed)."""
+    body: dict[str, Any] = {"status": status, "body": text, "author": author}
+    if components:
+        body["components"] = _components(components)
+    path = f"/v1/status-pages/{page}/incidents/{record_id}/updates"
+    _show_record(_call(_client(ctx).request, "POST", path, json=body))
+
+
+@statuspage_group.command("maintenance")
+@click.argument("page")
+@click.argument("name")
+@click.argument("text")
+@click.option("--start", required=True, help="ISO time")
+@click.option("--end", help="ISO time")
+@click.option("--duration", help="instead of --end: 30m, 2h")
+@click.option("--component", "components", multiple=True, help="component name (repeatable)")
+@click.option("--impact", type=click.Choice(["none", "minor", "major", "critical"]), default="none")
+@click.option("--by", "author", default=None)
+@click.pass_context
+def statuspage_maintenance(
+    ctx: click.Context,
+    page: str,
+    name: str,
+    text: str,
+    start: str,
+    end: str | None,
+    duration: str | None,
+    components: tuple[str, ...],
+    impact: str,
+    author: str | None,
+) -> None:
+    """Schedule a maintenance (it starts and completes on its own at its times)."""
+    starts, ends = _window(start, end, duration)
+    body = {
+        "name": name,
+        "body": text,
+        "scheduled_for": starts.isoformat(),
+        "scheduled_until": ends.isoformat(),
+        "components": list(components),
+        "impact": impact,
+        "author": author,
+    }
+    _show_record(
+        _call(_client(ctx).request, "POST", f"/v1/status-pages/{page}/maintenances", json=body)
+    )
+
+
+@statuspage_group.command("rebuild")
+@click.argument("page")
+@click.pass_context
+def statuspage_rebuild(ctx: click.Context, page: str) -> None:
+    """Publish a page now (only files that changed are written)."""
+    result = _call(_client(ctx).request, "POST", f"/v1/status-pages/{page}/publish")
+    click.echo(
+        f"{page}: {result['written']} written, {result['deleted']} deleted, "
+        f"{result['unchanged']} unchanged ({result['seconds']} s)"
+        + ("" if result["published"] else " — another publisher is at work and will include it")
+    )
+
+
+@statuspage_group.command("viewer")
+@click.argument("page")
+@click.argument("name")
+@click.option("--days", type=click.IntRange(1, 365), default=30, show_default=True)
+@click.option("--by", "author", default=None)
+@click.pass_context
+def statuspage_viewer(
+    ctx: click.Context, page: str, name: str, days: int, author: str | None
+) -> None:
+    """An access link to a private page for NAME (revoke: `tocsin statuspage revoke`)."""
+    body = {"name": name, "days": days, "author": author}
+    viewer = _call(_client(ctx).request, "POST", f"/v1/status-pages/{page}/viewers", json=body)
+    click.echo(f"viewer {viewer['id']} ({name}), valid until {viewer['valid_until']}:")
+    click.echo(viewer["url"])
+
+
+@statuspage_group.command("revoke")
+@click.argument("page")
+@click.argument("viewer_id")
+@click.pass_context
+def statuspage_revoke(ctx: click.Context, page: str, viewer_id: str) -> None:
+    """Revoke an access link (cookies already handed out run out within 12 hours)."""
+    _call(_client(ctx).request, "DELETE", f"/v1/status-pages/{page}/viewers/{viewer_id}")
+    click.echo(f"revoked {viewer_id}")
+
+
+@statuspage_group.command("keygen")
+@click.option(
+    "--config-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default="config",
+    show_default=True,
+    help="the configuration (names the secret: status_pages.cookie_secret)",
+)
+@click.option(
+    "--public-key",
+    "public_key_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="where to write the public key (default: <config-dir>/statuspage-cookies.pub.pem)",
+)
+@click.option(
+    "--secret-name",
+    help="Secrets Manager secret for the private key (default: status_pages.cookie_secret)",
+)
+@click.option(
+    "--private-key-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write the private key to this new file (mode 0600) instead of Secrets Manager",
+)
+def statuspage_keygen(
+    config_dir: Path,
+    public_key_path: Path | None,
+    secret_name: str | None,
+    private_key_out: Path | None,
+) -> None:
+    """Create the key pair that signs the CloudFront cookies of private status pages.
+
+    The private key goes to Secrets Manager (your AWS credentials and region: the stack's), a
+    new version when the secret exists (the old key stays as previous_private_key until the
+    stack runs with the new public key). The public key is written to the configuration:
+    commit it and deploy. The private key is never printed."""
+    from tocsin.services import cloudfront_cookies as cookies
+
+    if private_key_out is not None and secret_name is not None:
+        raise click.UsageError("give --secret-name or --private-key-out, not both")
+    public_path = public_key_path or config_dir / cookies.PUBLIC_KEY_FILE
+    if private_key_out is None and secret_name is None:
+        secret_name = _cookie_secret_name(config_dir)
+    private_pem, public_pem = cookies.generate_key_pair()
+    # the private key first: a public key without its private half would lock readers out
+    if private_key_out is not None:
+        _write_private_key(private_key_out, private_pem)
+        stored = f"wrote the private key to {private_key_out} (mode 0600)"
+    else:
+        assert secret_name is not None
+        stored = _store_private_key(secret_name, private_pem)
+    public_path.parent.mkdir(parents=True, exist_ok=True)
+    replaced = public_path.exists()
+    public_path.write_bytes(public_pem)
+    click.echo(stored)
+    click.echo(
+        f"{'replaced' if replaced else 'wrote'} the public key {public_path} "
+        f"(sha256 {cookies.fingerprint(public_pem)[:16]})"
+    )
+    click.echo("next: commit the public key and deploy (`npx cdk deploy Tocsin`)")
+
+
+def _cookie_secret_name(config_dir: Path) -> str:
+    from tocsin.config_loader import load_config
+
+    try:
+        return load_config(config_dir).status_pages.cookie_secret
+    except Exception as exc:
+        raise click.ClickException(
+            f"cannot read the secret name from {config_dir} ({exc}); fix the configuration "
+            "or pass --secret-name"
+        ) from None
+
+
+def _write_private_key(path: Path, private_pem: bytes) -> None:
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise click.ClickException(f"{path} exists; remove it or choose another path") from None
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(private_pem)
+
+
+def _store_private_key(secret_name: str, private_pem: bytes) -> str:
+    """Create the secret or put a new version of it; returns what was done (no key material)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+    from tocsin.services import cloudfront_cookies as cookies
+
+    value = {cookies.SECRET_PRIVATE_KEY: private_pem.decode("ascii")}
+    try:
+        client = boto3.client("secretsmanager")
+        try:
+            current = client.get_secret_value(SecretId=secret_name)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            client.create_secret(
+                Name=secret_name,
+                Description="Tocsin: signs the CloudFront cookies of private status pages",
+                SecretString=json.dumps(value),
+            )
+            return f"created the Secrets Manager secret {secret_name} with the private key"
+        try:
+            previous = json.loads(current.get("SecretString") or "{}").get(
+                cookies.SECRET_PRIVATE_KEY
+            )
+        except (ValueError, AttributeError):
+            previous = None
+        if isinstance(previous, str) and previous:
+            # signs until the stack is deployed with the new public key
+            value[cookies.SECRET_PREVIOUS_PRIVATE_KEY] = previous
+        client.put_secret_value(SecretId=secret_name, SecretString=json.dumps(value))
+    except (BotoCoreError, ClientError) as exc:
+        raise click.ClickException(
+            f"could not store the private key in {secret_name}: {exc}"
+        ) from None
+    return (
+        f"stored a new private key in the Secrets Manager secret {secret_name} "
+        "(the previous one stays as previous_private_key until you deploy)"
+    )
+
+
 if __name__ == "__main__":
     main()

@@ -205,9 +205,56 @@ def _scenario(local: Any) -> int:
         if s["step"].startswith(f"update:{update['event']['id']}")
     ]
     _say(f"  carol posts a stakeholder update: recorded, then {', '.join(delivered)}")
+    _publish_status(client, declared["id"])
     time.sleep(0.5)
     _report(client, demo)
+    _show_status_pages(client)
     return 0
+
+
+def _publish_status(client: ApiClient, incident_id: str) -> None:
+    """The SEV1 upgrade put the incident on the status pages (investigating); the
+    Communications Lead previews the template's wording for `identified`, then publishes."""
+    path = f"/v1/incidents/{incident_id}/status-page"
+    body = {"pages": ["public"], "status": "identified", "author": "bob"}
+    preview = client.request("POST", path, json={**body, "preview": True})["drafts"][0]
+    _say(f"  bob (Communications Lead) previews the public status page update: {preview['status']}")
+    _say(f'    "{preview["body"]}"')
+    published = client.request("POST", path, json=body)["published"]
+    for record in published:
+        _say(f"    published: {record['page']} page incident {record['id']} is {record['status']}")
+
+
+def _show_status_pages(client: ApiClient) -> None:
+    """What the status pages say, and a copy of each to open in a browser."""
+    from pathlib import Path
+
+    from tocsin.dal.aws import client as aws_client
+    from tocsin.settings import get_settings
+
+    bucket = get_settings().status_bucket
+    s3 = aws_client("s3")
+    out = Path(".tocsin") / "demo-status"
+    _say("\nStatus pages (served by the local gateway at /status/<page>/ while it runs):")
+    for page in client.request("GET", "/v1/status-pages")["items"]:
+        down = [
+            f"{c['name']} {c['status']}" for c in page["components"] if c["status"] != "operational"
+        ]
+        _say(
+            f"  {page['id']:<9} ({page['visibility']}) {page['status']['description']}"
+            + (f": {', '.join(down)}" if down else "")
+        )
+        for record in page["unresolved"]:
+            _say(
+                f"    {record['name']} — {record['status']} ({record['updates'][0]['body'][:70]}...)"
+            )
+        target = out / page["id"]
+        listing = s3.list_objects_v2(Bucket=bucket, Prefix=f"status/{page['id']}/")
+        for obj in listing.get("Contents", []):
+            path = target / obj["Key"].split("/", 2)[2]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+        _say(f"    a copy: {target / 'index.html'}")
 
 
 def _show_paging(client: ApiClient, incident_id: str) -> None:
@@ -266,6 +313,8 @@ def _paging_line(kind: str, data: dict[str, Any]) -> str:
         return f"{data['outcome']}" + (f" via {data['via']}" if data.get("via") else "")
     if kind == "role_changed":
         return f"{data['name']}: {data.get('assumed') or 'nobody'}"
+    if kind == "status_page_updated":
+        return f"{data['page']} page: {data['status']}, impact {data['impact']}"
     return ""
 
 

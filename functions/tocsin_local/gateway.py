@@ -26,8 +26,15 @@ class LocalGateway:
     def __init__(self) -> None:
         self.url_map = Map(
             [Rule(_werkzeug_path(r.path), methods=[r.method], endpoint=r) for r in ROUTES]
-            + [Rule("/healthz", methods=["GET"], endpoint="health")]
+            + [
+                Rule("/healthz", methods=["GET"], endpoint="health"),
+                Rule("/status/<page>/", methods=["GET", "HEAD"], endpoint="status"),
+                Rule("/status/<page>/<path:rest>", methods=["GET", "HEAD"], endpoint="status"),
+                Rule("/status/<page>", methods=["GET", "HEAD"], redirect_to="/status/<page>/"),
+            ]
         )
+        #: CloudFront's public key for private pages (local mode signs with its own key pair)
+        self.cookie_public_key: bytes | None = None
 
     def event_for(self, request: Request, route: Route, params: dict[str, str]) -> dict[str, Any]:
         body = request.get_data()
@@ -83,6 +90,10 @@ class LocalGateway:
             return Response('{"ok": true}', content_type="application/json")(
                 environ, start_response
             )
+        if endpoint == "status":
+            return self.status_file(request, params["page"], params.get("rest", ""))(
+                environ, start_response
+            )
         route: Route = endpoint
         handler = resolve_handler(HANDLERS[route.function])
         try:
@@ -110,3 +121,51 @@ class LocalGateway:
         for cookie in result.get("cookies") or []:
             response.headers.add("Set-Cookie", cookie)
         return response
+
+    def status_file(self, request: Request, page: str, rest: str) -> Response:
+        """What CloudFront does for the status pages: `/status/<page>/` is its index.html,
+        objects come from the status bucket with their own Content-Type and Cache-Control,
+        and a private page needs valid CloudFront signed cookies (403 otherwise)."""
+        from botocore.exceptions import ClientError
+        from tocsin.config_loader import cached_config
+        from tocsin.dal.aws import client
+        from tocsin.services.statuspage import STATUS_HEADERS, object_key
+        from tocsin.settings import get_settings
+
+        settings = get_settings()
+        found = cached_config(settings.config_dir).status_pages.page(page)
+        if found is None:
+            return _error(404, "no such status page")
+        if found.visibility == "private" and not self._allowed(request):
+            return _error(403, "Missing Key-Pair-Id query parameter or cookie value")
+        path = rest or "index.html"
+        if path.endswith("/"):
+            path += "index.html"
+        try:
+            obj = client("s3").get_object(Bucket=settings.status_bucket, Key=object_key(page, path))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+                return _error(404, "not found")
+            raise
+        body = b"" if request.method == "HEAD" else obj["Body"].read()
+        response = Response(body, status=200, content_type=obj.get("ContentType"))
+        if obj.get("CacheControl"):
+            response.headers["Cache-Control"] = obj["CacheControl"]
+        for key, value in STATUS_HEADERS.items():
+            response.headers[key] = value
+        return response
+
+    def _allowed(self, request: Request) -> bool:
+        from datetime import UTC, datetime
+
+        from tocsin.services.cloudfront_cookies import verify_cookies
+
+        if self.cookie_public_key is None:
+            return False
+        return verify_cookies(
+            self.cookie_public_key, dict(request.cookies), request.base_url, datetime.now(UTC)
+        )
+
+
+def _error(status: int, message: str) -> Response:
+    return Response(json.dumps({"error": message}), status=status, content_type="application/json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import secrets
@@ -22,6 +23,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ASL_PATH = REPO_ROOT / "statemachines" / "response.asl.json"
 ESCALATION_ASL_PATH = REPO_ROOT / "statemachines" / "escalation.asl.json"
 SIGNING_SECRET = "tocsin/signing"
+STATUS_COOKIE_SECRET = "tocsin/statuspage-cookies"
+LOCAL_KEY_PAIR_ID = "KLOCALTOCSIN"
 TOKEN_NAMES = ("api", *HTTP_SOURCES, "eventbridge")
 
 
@@ -33,6 +36,11 @@ class Resources:
     events_queue_url: str
     escalation_state_machine_arn: str = ""
     signing_secret: str = SIGNING_SECRET
+    status_bucket: str = ""
+    status_cookie_secret: str = STATUS_COOKIE_SECRET
+    #: the public half of the key that signs private status pages' cookies (the gateway plays
+    #: CloudFront and checks them)
+    status_cookie_public_key: bytes = b""
 
 
 def _placeholder_zip() -> bytes:
@@ -40,6 +48,15 @@ def _placeholder_zip() -> bytes:
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("README.txt", "local mode runs the handlers in-process")
     return buf.getvalue()
+
+
+@functools.cache
+def _cookie_key_pair() -> tuple[bytes, bytes]:
+    """One throwaway key pair per process (RSA key generation costs ~50 ms; tests provision
+    a fresh backend for every test)."""
+    from tocsin.services.cloudfront_cookies import generate_key_pair
+
+    return generate_key_pair()
 
 
 def create_table(ddb: Any, name: str) -> None:
@@ -82,8 +99,10 @@ def provision(token: str, prefix: str = "tocsin") -> Resources:
     events = session.client("events")
 
     table, bucket = f"{prefix}-table", f"{prefix}-artifacts"
+    status_bucket = f"{prefix}-status"
     create_table(ddb, table)
     s3.create_bucket(Bucket=bucket)
+    s3.create_bucket(Bucket=status_bucket)
     role_arn = iam.create_role(
         RoleName=f"{prefix}-local-role",
         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
@@ -113,6 +132,15 @@ def provision(token: str, prefix: str = "tocsin") -> Resources:
     session.client("secretsmanager").create_secret(
         Name=SIGNING_SECRET, SecretString=json.dumps({"key": secrets.token_urlsafe(32)})
     )
+    # private status pages: CloudFront signed cookies (the stack's key comes from
+    # `tocsin statuspage keygen`; local mode makes a throwaway one)
+    private_key, public_key = _cookie_key_pair()
+    session.client("secretsmanager").create_secret(
+        Name=STATUS_COOKIE_SECRET,
+        SecretString=json.dumps(
+            {"private_key": private_key.decode(), "key_pair_id": LOCAL_KEY_PAIR_ID}
+        ),
+    )
     queue_url = sqs.create_queue(QueueName=f"{prefix}-events")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
@@ -132,4 +160,6 @@ def provision(token: str, prefix: str = "tocsin") -> Resources:
         state_machine_arn=sm_arn,
         events_queue_url=queue_url,
         escalation_state_machine_arn=esc_arn,
+        status_bucket=status_bucket,
+        status_cookie_public_key=public_key,
     )

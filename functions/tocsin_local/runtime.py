@@ -98,12 +98,16 @@ class LocalTocsin:
                     self.resources.escalation_state_machine_arn
                 ),
                 "TOCSIN_SIGNING_KEY_NAME": self.resources.signing_secret,
+                "TOCSIN_STATUS_BUCKET": self.resources.status_bucket,
+                "TOCSIN_STATUS_COOKIE_KEY_NAME": self.resources.status_cookie_secret,
                 # links in pages (acknowledge) point at this gateway
                 "TOCSIN_PUBLIC_URL": f"http://127.0.0.1:{port}",
             }
         )
         reset_runtime_caches()
-        gateway = make_server("127.0.0.1", port, LocalGateway(), threaded=True)
+        app = LocalGateway()
+        app.cookie_public_key = self.resources.status_cookie_public_key
+        gateway = make_server("127.0.0.1", port, app, threaded=True)
         self._servers.append(gateway)
         self._spawn(gateway.serve_forever, "gateway")
         self._spawn(self._sweep_loop, "sweeper")

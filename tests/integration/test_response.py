@@ -83,6 +83,7 @@ def test_sev1_opens_channel_bridge_ticket_links_them_and_informs_stakeholders(
         "create_ticket",
         "link_resources",
         "notify_stakeholders",
+        "update_status_page",
     }
     # the plan is on the timeline, in stages: what the second stage posts needs the first
     plan = next(e for e in timeline(http, incident_id) if e["data"].get("step") == "plan")
@@ -93,6 +94,7 @@ def test_sev1_opens_channel_bridge_ticket_links_them_and_informs_stakeholders(
         "create_channel",
         "start_bridge",
         "create_ticket",
+        "update_status_page",
     ]
     assert set(plan["data"]["stages"][1]) == {
         "invite",

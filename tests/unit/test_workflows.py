@@ -93,7 +93,14 @@ def test_sev1_plan_runs_creations_first_then_what_uses_them(config: TocsinConfig
     assert plan.workflows == ["sev1-all-hands"]
     # paging and roles start at once, with the channel: nobody waits for a channel to be paged
     assert stage_types(plan.stages) == [
-        ["page", "assign_roles", "create_channel", "start_bridge", "create_ticket"],
+        [
+            "page",
+            "assign_roles",
+            "create_channel",
+            "start_bridge",
+            "create_ticket",
+            "update_status_page",
+        ],
         ["invite", "post_summary", "notify_stakeholders", "link_resources"],
     ]
     keys = {a["type"]: a["key"] for a in plan.actions}
@@ -116,13 +123,31 @@ def test_resolution_updates_the_channel_and_runs_the_resolved_workflow(
     resolved = incident("SEV1", status=IncidentStatus.RESOLVED)
     context = TriggerContext((Trigger.STATUS_CHANGED, Trigger.RESOLVED), MONDAY_NOON)
     plan = plan_response(config, resolved, context, "inc-x-v3")
-    assert plan.workflows == ["keep-the-channel-current", "resolved"]
+    assert plan.workflows == ["keep-the-channel-current", "status-page-follows", "resolved"]
     assert sorted(a["type"] for a in plan.actions) == [
         "comment_ticket",
         "notify_stakeholders",
         "post_message",
         "update_channel",
+        "update_status_page",
     ]
+    # the status pages the incident is on follow it; it is opened on none
+    [status] = [a for a in plan.actions if a["type"] == "update_status_page"]
+    assert status["params"]["open"] is False
+
+
+def test_a_severity_change_opens_where_the_new_severity_says_and_updates_everywhere(
+    config: TocsinConfig,
+) -> None:
+    context = TriggerContext((Trigger.SEVERITY_CHANGED,), MONDAY_NOON)
+    sev2 = plan_response(config, incident("SEV2"), context, "e")
+    [status] = [a for a in sev2.actions if a["type"] == "update_status_page"]
+    # sev2-respond opens it on the internal page; status-page-follows keeps the public one
+    # (where a SEV1 put it) current
+    assert status["params"] == {"pages": ["internal"], "open": True, "text": None}
+    sev1 = plan_response(config, incident("SEV1"), context, "e")
+    [status] = [a for a in sev1.actions if a["type"] == "update_status_page"]
+    assert status["params"] == {"pages": None, "open": True, "text": None}
 
 
 def _config_with(tmp_path: Path, workflows: str) -> TocsinConfig:

@@ -29,6 +29,7 @@ from tocsin.domain.response import (
     Workflow,
 )
 from tocsin.domain.schedules import Schedule
+from tocsin.domain.statuspage import StatusPagesConfig, status_page_problems
 
 
 def _check_regexes(patterns: dict[str, str]) -> dict[str, str]:
@@ -149,6 +150,7 @@ class TocsinConfig(Strict):
     escalation_policies: list[EscalationPolicy] = Field(default_factory=list)
     roles: list[RoleConfig] = Field(default_factory=_default_roles)
     paging: PagingConfig = PagingConfig()
+    status_pages: StatusPagesConfig = StatusPagesConfig()
 
     @model_validator(mode="after")
     def _cross_check(self, info: ValidationInfo) -> TocsinConfig:
@@ -326,6 +328,35 @@ def reference_problems(config: TocsinConfig) -> list[tuple[Loc, str]]:
                         f"{source!r} is not `team` or a schedule (known: {shown})",
                     )
                 )
+    problems += [
+        (("status_pages", *loc), msg) for loc, msg in status_page_problems(config.status_pages)
+    ]
+    components = {c.name for c in config.status_pages.components}
+    if components:  # without status page components, a service's are free text
+        for i, svc in enumerate(config.services):
+            check(
+                ("services", i, "components"), "status page component", svc.components, components
+            )
+    for field in ("impact", "component_status"):
+        for severity in getattr(config.status_pages, field):
+            if severity not in severities:
+                shown = ", ".join(config.severity_names)
+                problems.append(
+                    (
+                        ("status_pages", field, severity),
+                        f"unknown severity {severity!r} (known: {shown})",
+                    )
+                )
+    for status, wording in config.status_pages.templates.items():
+        for key in wording:
+            if key != "default" and key not in severities:
+                shown = ", ".join(["default", *config.severity_names])
+                problems.append(
+                    (
+                        ("status_pages", "templates", status.value, key),
+                        f"unknown severity {key!r} (known: {shown})",
+                    )
+                )
     for i, flow in enumerate(config.workflows):
         check(("workflows", i, "when", "severities"), "severity", flow.when.severities, severities)
         check(("workflows", i, "when", "services"), "service", flow.when.services, services)
@@ -337,6 +368,13 @@ def reference_problems(config: TocsinConfig) -> list[tuple[Loc, str]]:
                     "escalation policy",
                     [action.params["policy"]],
                     policies,
+                )
+            if action.type == "update_status_page" and action.params.get("pages"):
+                check(
+                    ("workflows", i, "actions", j, "update_status_page", "pages"),
+                    "status page",
+                    action.params["pages"],
+                    {p.id for p in config.status_pages.pages},
                 )
             if action.type == "invite":
                 invited = action.params.get("people", [])

@@ -53,3 +53,7 @@ class ConfigError(TocsinError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+class StatusPageNotFoundError(TocsinError):
+    """No status page, or no incident/maintenance on it, by that id."""

@@ -169,6 +169,7 @@ class ActionType(StrEnum):
     UPDATE_CHANNEL = "update_channel"
     PAGE = "page"
     ASSIGN_ROLES = "assign_roles"
+    UPDATE_STATUS_PAGE = "update_status_page"
 
 
 class CreateChannelParams(Strict):
@@ -203,6 +204,15 @@ class PageParams(Strict):
     policy: str | None = None
 
 
+class StatusPageParams(Strict):
+    #: status page ids (default: every page showing a component of the incident's service)
+    pages: list[str] | None = None
+    #: open a status-page incident where there is none yet; false: only update existing ones
+    open: bool = True
+    #: the wording (default: the page templates' for the status and severity)
+    text: str | None = Field(default=None, min_length=1, max_length=5000)
+
+
 class MessageParams(Strict):
     #: a template: {ref} {title} {severity} {status} {service} {duration} are filled in
     text: str = Field(min_length=1, max_length=3000)
@@ -221,6 +231,7 @@ PARAMS: dict[ActionType, type[Strict]] = {
     ActionType.UPDATE_CHANNEL: NoParams,
     ActionType.PAGE: PageParams,
     ActionType.ASSIGN_ROLES: NoParams,
+    ActionType.UPDATE_STATUS_PAGE: StatusPageParams,
 }
 
 

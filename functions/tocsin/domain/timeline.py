@@ -52,6 +52,7 @@ class TimelineKind(StrEnum):
     PAGE_SENT = "page_sent"
     PAGE_FAILED = "page_failed"
     ROLE_CHANGED = "role_changed"
+    STATUS_PAGE_UPDATED = "status_page_updated"
 
 
 class TimelineEvent(BaseModel):

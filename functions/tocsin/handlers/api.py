@@ -22,6 +22,7 @@ from tocsin.domain.timeline import TimelineEvent
 from tocsin.handlers.container import container
 from tocsin.handlers.http import json_error, new_resolver, require_token, user
 from tocsin.handlers.oncall_api import router as oncall_router
+from tocsin.handlers.statuspage_api import router as statuspage_router
 from tocsin.services.escalation import (
     ESCALATION_STEPS,
     AlreadyResolvedError,
@@ -349,6 +350,7 @@ def delete_maintenance(id: str) -> Response[None]:
 app = new_resolver()
 app.include_router(router)
 app.include_router(oncall_router)
+app.include_router(statuspage_router)
 
 
 @app.exception_handler(AlreadyResolvedError)

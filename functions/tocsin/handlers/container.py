@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from tocsin.dal.incidents import IncidentRepository
     from tocsin.dal.maintenance import MaintenanceRepository
     from tocsin.dal.raw import RawPayload
+    from tocsin.dal.statuspage import ViewerStore
     from tocsin.dal.steps import StepStore
     from tocsin.domain.config import TocsinConfig
     from tocsin.domain.incidents import Incident
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from tocsin.services.settle import AlertSettler
     from tocsin.services.signing import Signer
     from tocsin.services.sla import SlaEnforcer
+    from tocsin.services.statuspage import StatusPageService
 
 
 def confirm_sns_subscription(url: str) -> None:
@@ -201,7 +203,60 @@ class Container:
             deliver=self.incidents.workflow.deliver_update,
             escalations=lambda: self.escalations,
             roles=lambda: self.roles,
+            status_pages=lambda: self.status_pages,
         )
+
+    @cached_property
+    def status_pages(self) -> StatusPageService:
+        from tocsin.dal.statuspage import StatusPageStore
+        from tocsin.domain.statuspage import StatusPageConfig
+        from tocsin.services.statuspage import StatusPageService
+
+        def base_url(page: StatusPageConfig) -> str:
+            if page.url:
+                return page.url.rstrip("/")
+            root = self.settings.status_url or self.public_url()
+            return f"{root.rstrip('/')}/status/{page.id}"
+
+        return StatusPageService(
+            self.config,
+            StatusPageStore(self.settings.table_name),
+            self.settings.status_bucket,
+            base_url,
+            self.incident_repo,
+            clock=self.incidents.clock,
+        )
+
+    @cached_property
+    def status_viewers(self) -> ViewerStore:
+        from tocsin.dal.statuspage import ViewerStore
+
+        return ViewerStore(self.settings.table_name)
+
+    def status_cookies(self, resource: str, expires: datetime) -> dict[str, str]:
+        """CloudFront signed cookies for `resource` (private status pages). The key is the
+        secret `TOCSIN_STATUS_COOKIE_KEY_NAME` names: {"private_key": PEM, "key_pair_id": …}."""
+        from tocsin.services.cloudfront_cookies import (
+            PUBLIC_KEY_FILE,
+            sign_cookies,
+            signing_key_from_secret,
+        )
+
+        if not self.settings.status_cookie_secret:
+            raise RuntimeError(
+                "TOCSIN_STATUS_COOKIE_KEY_NAME is not set: private status pages need the "
+                "cookie signing key (docs/status-pages.md)"
+            )
+        secret = self.adapters.secrets.get(self.settings.status_cookie_secret)
+        # the stack names the key CloudFront trusts (its public half ships in config/); local
+        # mode keeps its throwaway key pair's id in the secret
+        key_pair_id = self.settings.status_key_pair_id or str(secret.get("key_pair_id", ""))
+        public = self.settings.config_dir / PUBLIC_KEY_FILE
+        deployed = (
+            public.read_bytes() if self.settings.status_key_pair_id and public.is_file() else None
+        )
+        private_key = signing_key_from_secret(secret, deployed)
+        return sign_cookies(private_key, key_pair_id, resource, expires)
 
     @cached_property
     def sla(self) -> SlaEnforcer:

@@ -17,6 +17,7 @@ from tocsin.domain.errors import (
     InvalidTransitionError,
     MaintenanceWindowNotFoundError,
     QuarantineNotFoundError,
+    StatusPageNotFoundError,
     UnknownSourceError,
     VersionConflictError,
 )
@@ -99,6 +100,7 @@ def new_resolver(validation: bool = True) -> APIGatewayHttpResolver:
     @app.exception_handler(IncidentNotFoundError)
     @app.exception_handler(QuarantineNotFoundError)
     @app.exception_handler(MaintenanceWindowNotFoundError)
+    @app.exception_handler(StatusPageNotFoundError)
     @app.exception_handler(UnknownSourceError)
     def _not_found(exc: Exception) -> Response[Any]:
         return json_error(404, str(exc))

@@ -34,6 +34,7 @@ from tocsin.domain.response import (
     NotifyStakeholdersParams,
     PageParams,
     PostSummaryParams,
+    StatusPageParams,
     Trigger,
     Workflow,
 )
@@ -53,6 +54,7 @@ from tocsin.integrations.ports import (
 if TYPE_CHECKING:
     from tocsin.services.escalation import EscalationService
     from tocsin.services.roles import RoleService
+    from tocsin.services.statuspage import StatusPageService
 
 ACTOR = Actor.system("workflow")
 A = ActionType
@@ -192,6 +194,8 @@ def plan_response(
             key = spec.type.value if spec.type in ONCE else f"{spec.type}:{execution}"
             if key in chosen and spec.type is A.INVITE:
                 chosen[key]["params"] = _merge_invites(chosen[key]["params"], spec.params)
+            elif key in chosen and spec.type is A.UPDATE_STATUS_PAGE:
+                chosen[key]["params"] = _merge_status_pages(chosen[key]["params"], spec.params)
             elif key not in chosen:
                 chosen[key] = {"type": spec.type.value, "key": key, "params": dict(spec.params)}
     types = {ActionType(a["type"]) for a in chosen.values()}
@@ -208,6 +212,22 @@ def _merge_invites(first: dict[str, Any], second: dict[str, Any]) -> dict[str, A
         responders=a.responders or b.responders,
         stakeholders=a.stakeholders or b.stakeholders,
         people=list(dict.fromkeys(a.people + b.people)),
+    ).model_dump()
+
+
+def _merge_status_pages(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """Opening is asked for where either asks (all pages: `pages` unset); every page the
+    incident is on is kept current anyway."""
+    a, b = StatusPageParams.model_validate(first), StatusPageParams.model_validate(second)
+    opening = [p for p in (a, b) if p.open]
+    pages: list[str] | None = []
+    for params in opening:
+        if params.pages is None or pages is None:
+            pages = None
+        else:
+            pages = list(dict.fromkeys([*pages, *params.pages]))
+    return StatusPageParams(
+        pages=pages if opening else None, open=bool(opening), text=a.text or b.text
     ).model_dump()
 
 
@@ -276,7 +296,9 @@ class ResponseSteps:
         deliver: Callable[[str, str, str], str] | None = None,
         escalations: Callable[[], EscalationService] | None = None,
         roles: Callable[[], RoleService] | None = None,
+        status_pages: Callable[[], StatusPageService] | None = None,
     ) -> None:
+        self.status_pages = status_pages
         self.escalations = escalations
         self.roles = roles
         #: starts the workflow run that posts a stakeholder update (incident, event id, text)
@@ -300,6 +322,7 @@ class ResponseSteps:
             A.UPDATE_CHANNEL: self._update_channel,
             A.PAGE: self._page,
             A.ASSIGN_ROLES: self._assign_roles,
+            A.UPDATE_STATUS_PAGE: self._update_status_page,
         }
 
     # --- the workflow's entry points ------------------------------------------------------------
@@ -758,6 +781,50 @@ class ResponseSteps:
         if not assigned:
             raise StepSkipped(f"no role is filled from a schedule for {incident.severity}")
         return StepResult("tocsin", {"assigned": assigned})
+
+    def _update_status_page(
+        self, incident: Incident, key: str, params: dict[str, Any]
+    ) -> StepResult:
+        """Keep every status page the incident is on current (its status, its severity's
+        impact and component statuses), and open it on `pages` (default: the pages showing
+        its service's components) if `open` and its severity goes on the status page
+        (`status_page: true`)."""
+        if self.status_pages is None:
+            raise StepSkipped("status pages are not wired in this process")
+        p = StatusPageParams.model_validate(params)
+        service = self.status_pages()
+        configured = {x.id for x in self.config.status_pages.pages}
+        existing = list(service.store.records_for_incident(incident.id))
+        goes_on = self.config.level(incident.severity).status_page
+        opening: list[str] = []
+        if p.open and goes_on:
+            opening = (
+                p.pages if p.pages is not None else [x.id for x in service.pages_for(incident)]
+            )
+        pages = [x for x in dict.fromkeys([*existing, *opening]) if x in configured]
+        if not pages:
+            if not p.open:
+                raise StepSkipped("the incident is on no status page")
+            if not goes_on:
+                raise StepSkipped(f"{incident.severity} does not go on the status page")
+            raise StepSkipped(
+                f"no status page shows a component of service {incident.service or '(none)'}"
+            )
+        records = service.publish_for(
+            incident,
+            "workflow",
+            pages,
+            body=_fill(p.text, incident, self.clock()) if p.text else None,
+        )
+        if not records:
+            raise StepSkipped("the status pages say this already")
+        return StepResult(
+            "tocsin",
+            {
+                "pages": {r.page: r.id for r in records},
+                "status": records[0].status,
+            },
+        )
 
     def _comment_ticket(self, incident: Incident, key: str, params: dict[str, Any]) -> StepResult:
         p = MessageParams.model_validate(params)
