@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -271,3 +272,72 @@ def test_cli_talks_to_the_running_local_mode(local: dict[str, Any]) -> None:
 def test_unknown_route_is_a_json_404(local: dict[str, Any]) -> None:
     resp = api(local, "GET", "/v1/nothing")
     assert resp.status_code == 404 and "error" in resp.json()
+
+
+def test_status_pages_from_the_cli_and_over_http(local: dict[str, Any]) -> None:
+    """The Communications Lead's path on the command line, the pages served by the gateway,
+    and a private page opened with an access link in a real HTTP client (cookies and all)."""
+
+    declared = api(
+        local,
+        "POST",
+        "/v1/incidents",
+        json={"title": "Card payments failing", "severity": "SEV3", "service": "checkout"},
+    )
+    incident_id = declared.json()["id"]
+    env = {k: v for k, v in os.environ.items() if k not in ("TOCSIN_URL", "TOCSIN_TOKEN")}
+
+    def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tocsin_local.cli", *args],
+            cwd=local["workdir"],
+            env=env,
+            capture_output=True,
+            text=True,
+            input=stdin,
+        )
+
+    # the preview first; answering no publishes nothing
+    declined = cli("statuspage", "publish", incident_id, "--page", "public", stdin="n\n")
+    assert declined.returncode != 0
+    assert "[public] open: Card payments failing — investigating" in declined.stdout
+    assert "Checkout: degraded_performance" in declined.stdout
+    assert api(local, "GET", "/v1/status-pages/public/incidents").json()["items"] == []
+    published = cli(
+        "statuspage", "publish", incident_id, "--page", "public", "--status", "identified",
+        "--text", "Card payments fail for some customers.", "--by", "bob", stdin="y\n",
+    )  # fmt: skip
+    assert published.returncode == 0, published.stderr
+    assert "identified" in published.stdout
+    listed = cli("statuspage", "list")
+    assert "public (public): Partially Degraded Service" in listed.stdout, listed.stdout
+    shown = cli("statuspage", "show", "public")
+    assert "Card payments failing" in shown.stdout
+
+    page = requests.get(f"{local['url']}/status/public/", timeout=10)
+    assert page.status_code == 200 and "Card payments fail for some customers." in page.text
+    summary = requests.get(f"{local['url']}/status/public/api/v2/summary.json", timeout=10).json()
+    assert summary["incidents"][0]["status"] == "identified"
+
+    # a private page: 403 without cookies, readable after opening an access link
+    assert requests.get(f"{local['url']}/status/internal/", timeout=10).status_code == 403
+    viewer = cli("statuspage", "viewer", "internal", "Support team", "--days", "1")
+    assert viewer.returncode == 0, viewer.stderr
+    link = viewer.stdout.strip().splitlines()[-1]
+    session = requests.Session()
+    opened = session.get(link, timeout=10)  # follows the redirect, sending the cookies
+    assert opened.status_code == 200 and "Admin console" in opened.text
+    assert "Admin console" not in page.text
+
+    start = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%MZ")
+    scheduled = cli(
+        "statuspage", "maintenance", "public", "Database upgrade", "Checkout may be slow.",
+        "--start", start, "--duration", "1h", "--component", "Checkout",
+    )  # fmt: skip
+    assert scheduled.returncode == 0 and "scheduled" in scheduled.stdout, scheduled.stderr
+    upcoming = requests.get(
+        f"{local['url']}/status/public/api/v2/scheduled-maintenances/upcoming.json", timeout=10
+    ).json()
+    assert [m["name"] for m in upcoming["scheduled_maintenances"]] == ["Database upgrade"]
+    rebuilt = cli("statuspage", "rebuild", "public")
+    assert rebuilt.returncode == 0 and "0 written" in rebuilt.stdout, rebuilt.stdout

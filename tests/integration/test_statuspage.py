@@ -452,3 +452,18 @@ def test_status_page_files_are_served_with_their_headers(http: Http, aws: Any) -
     assert api.status_code == 200 and api.body["status"]["indicator"] == "none"
     assert http.call("GET", "/status/public/nope.html", token=False).status_code == 404
     assert http.call("GET", "/status/nope/", token=False).status_code == 404
+
+
+def test_a_downgrade_is_followed_on_every_page_the_incident_is_on(http: Http, aws: Any) -> None:
+    incident_id = declare(http, severity="SEV1", service="checkout")
+    wait_for_workflows()
+    resp = http.call("PATCH", f"/v1/incidents/{incident_id}", {"severity": "SEV2"})
+    assert resp.status_code == 200, resp.body
+    wait_for_workflows()
+    for page in ("public", "internal"):
+        [record] = http.call("GET", f"/v1/status-pages/{page}/incidents").body["items"]
+        assert record["impact"] == "major", page
+        assert set(record["updates"][0]["components"].values()) == {"partial_outage"}, page
+        assert record["status"] == "investigating"
+    summary = s3_json(aws, "public", "api/v2/summary.json")
+    assert summary["status"] == {"indicator": "minor", "description": "Minor Service Outage"}
