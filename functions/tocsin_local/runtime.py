@@ -110,6 +110,10 @@ class LocalTocsin:
         gateway = make_server("127.0.0.1", port, app, threaded=True)
         self._servers.append(gateway)
         self._spawn(gateway.serve_forever, "gateway")
+        # the status pages exist from the start (the sweeper keeps them current)
+        from tocsin.handlers.container import container
+
+        container().status_pages.ensure_published()
         self._spawn(self._sweep_loop, "sweeper")
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"

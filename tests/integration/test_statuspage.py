@@ -248,18 +248,35 @@ def test_the_response_workflow_publishes_and_resolves(http: Http, aws: Any) -> N
     }
     summary = s3_json(aws, "public", "api/v2/summary.json")
     assert summary["status"]["indicator"] == "major"  # Search is still operational
-    # a person moves it to identified; mitigation must not move it back to investigating
+    assert public["name"] == "Problems with Checkout and Payments API"  # not the internal title
+    # a person moves it to identified, with their own impact and components; an
+    # acknowledgement must not undo any of it
     http.call(
         "POST",
         f"/v1/status-pages/public/incidents/{public['id']}/updates",
-        {"status": "identified", "body": "A bad deploy."},
+        {
+            "status": "identified",
+            "body": "A bad deploy; payments are fine.",
+            "impact": "minor",
+            "components": {"Payments API": "operational", "Checkout": "degraded_performance"},
+            "author": "bob",
+        },
     )
     http.call("PATCH", f"/v1/incidents/{incident_id}", {"status": "acknowledged"})
     wait_for_workflows()
-    assert (
-        http.call("GET", f"/v1/status-pages/public/incidents/{public['id']}").body["status"]
-        == "identified"
-    )
+    after = http.call("GET", f"/v1/status-pages/public/incidents/{public['id']}").body
+    assert after["status"] == "identified" and after["impact"] == "minor"
+    assert after["updates"][0]["body"] == "A bad deploy; payments are fine."
+    assert len(after["updates"]) == 2
+    # mitigation is a later phase: the workflow moves it on, keeping bob's impact and components
+    http.call("PATCH", f"/v1/incidents/{incident_id}", {"status": "mitigated"})
+    wait_for_workflows()
+    after = http.call("GET", f"/v1/status-pages/public/incidents/{public['id']}").body
+    assert after["status"] == "monitoring" and after["impact"] == "minor"
+    assert after["updates"][0]["components"] == {
+        "Checkout": "degraded_performance",
+        "Payments API": "operational",
+    }
     http.call("PATCH", f"/v1/incidents/{incident_id}", {"status": "resolved"})
     wait_for_workflows()
     for page in ("public", "internal"):
@@ -294,7 +311,8 @@ def test_one_publisher_at_a_time_and_the_sweeper_catches_up(http: Http, aws: Any
     state = store.state("public")
     assert state.generation > state.published
     assert record["id"] not in {k.split("/")[-1][:-5] for k in s3_keys(aws, "public")}
-    assert service.refresh() == [] or not service.refresh()[0]["published"]
+    busy = service.refresh()
+    assert [r["published"] for r in busy if r["page"] == "public"] in ([], [False])
     # the other publisher died: its lease runs out, the next sweep publishes
     store.take_lease("public", "someone-else", datetime.now(UTC).timestamp() - 1000, 1)
     done = service.refresh()
@@ -467,3 +485,76 @@ def test_a_downgrade_is_followed_on_every_page_the_incident_is_on(http: Http, aw
         assert record["status"] == "investigating"
     summary = s3_json(aws, "public", "api/v2/summary.json")
     assert summary["status"] == {"indicator": "minor", "description": "Minor Service Outage"}
+
+
+def test_the_workflow_never_reopens_what_a_person_closed(http: Http, aws: Any) -> None:
+    incident_id = declare(http, severity="SEV1", service="checkout")
+    wait_for_workflows()
+    [record] = http.call("GET", "/v1/status-pages/public/incidents").body["items"]
+    closed = http.call(
+        "POST",
+        f"/v1/status-pages/public/incidents/{record['id']}/updates",
+        {"status": "resolved", "body": "Customers are no longer affected.", "author": "bob"},
+    )
+    assert closed.status_code == 201
+    http.call("PATCH", f"/v1/incidents/{incident_id}", {"status": "mitigated"})
+    wait_for_workflows()
+    after = http.call("GET", f"/v1/status-pages/public/incidents/{record['id']}").body
+    assert after["status"] == "resolved" and len(after["updates"]) == 2
+    summary = s3_json(aws, "public", "api/v2/summary.json")
+    assert summary["incidents"] == []
+
+
+def test_publishing_again_posts_nothing_new(http: Http, aws: Any) -> None:
+    from tocsin.handlers.container import container
+
+    incident_id = declare(http, severity="SEV3", service="checkout")
+    wait_for_workflows()
+    service = container().status_pages
+    incident = container().incident_repo.get(incident_id)
+    [record] = service.publish_for(incident, "carol", ["public"])
+    # someone adds a component the service does not name; re-publishing still says nothing new
+    service.update(
+        "public", record.id, status="investigating", body="Search is slow too.", author="carol",
+        components={"Search": "degraded_performance"},
+    )  # fmt: skip
+    for _ in range(3):
+        assert service.publish_for(incident, "carol", ["public"]) == []
+        assert service.publish_for(incident, "workflow", ["public"]) == []
+    assert len(service.record("public", record.id).updates) == 2
+
+
+def test_a_time_without_a_zone_is_refused_and_breaks_nothing(http: Http, aws: Any) -> None:
+    bad = http.call(
+        "POST",
+        "/v1/status-pages/public/incidents",
+        {"name": "x", "body": "y", "display_at": "2026-01-01T10:00:00"},
+    )
+    assert bad.status_code == 422
+    assert http.call("GET", "/v1/status-pages/public/incidents").body["items"] == []
+    ok = open_incident(http, display_at="2026-11-27T10:00:00+01:00")
+    assert ok["updates"][0]["display_at"].startswith("2026-11-27T09:00:00")
+    assert http.call("POST", "/v1/status-pages/public/publish").body["published"]
+
+
+def test_one_broken_page_does_not_stop_the_others(
+    http: Http, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tocsin.handlers.container import container
+
+    service = container().status_pages
+    real = service.publish
+
+    def publish(page_id: str) -> Any:
+        if page_id == "public":
+            raise RuntimeError("S3 is having a day")
+        return real(page_id)
+
+    monkeypatch.setattr(service, "publish", publish)
+    record = open_incident(http)  # stored even though publishing it failed
+    assert http.call("GET", f"/v1/status-pages/public/incidents/{record['id']}").status_code == 200
+    done = {r["page"]: r for r in service.refresh()}
+    assert "S3 is having a day" in done["public"]["error"]
+    assert done["internal"]["published"]
+    monkeypatch.setattr(service, "publish", real)
+    assert any(r["page"] == "public" and r["published"] for r in service.refresh())

@@ -94,3 +94,13 @@ def test_a_template_with_an_unknown_placeholder(tmp_path: Path) -> None:
     found = problems(config_with(tmp_path, change))
     assert "status_pages.templates: " in found
     assert "template monitoring.default: unknown or malformed placeholder 'nope'" in found
+
+
+def test_a_page_url_ends_in_its_path_and_names_are_templates(tmp_path: Path) -> None:
+    def change(sp: dict) -> None:
+        sp["pages"][0]["url"] = "https://status.example.com"
+        sp["pages"][1]["incident_name"] = "{nope}"
+
+    found = problems(config_with(tmp_path, change))
+    assert "url must end in /status/public" in found
+    assert "incident_name: unknown or malformed placeholder 'nope'" in found

@@ -13,6 +13,8 @@ Items (pk / sk):
 from __future__ import annotations
 
 import json
+import random
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -94,6 +96,19 @@ class StatusPageStore:
             }
         }
 
+    def _transact(self, items: list[dict[str, Any]]) -> None:
+        """A transaction with the page's state item: it also takes the lease and the
+        manifest writes, so DynamoDB may cancel it with TransactionConflict while a
+        publisher writes there; that is retried (with jitter), never shown to the caller."""
+        for attempt in range(6):
+            try:
+                self.ddb.transact_write_items(TransactItems=items)
+                return
+            except ClientError as exc:
+                if "TransactionConflict" not in cancellation_codes(exc) or attempt == 5:
+                    raise
+                time.sleep(random.uniform(0.02, 0.1) * (attempt + 1))
+
     def create(self, record: StatusRecord) -> StatusRecord:
         """Store a new record (version 1) and bump its page's generation, at once. A record for
         a Tocsin incident also claims the incident's one slot on the page: a second one raises
@@ -127,7 +142,7 @@ class StatusPageStore:
                 }
             )
         try:
-            self.ddb.transact_write_items(TransactItems=items)
+            self._transact(items)
         except ClientError as exc:
             codes = cancellation_codes(exc)
             if record.incident_id and len(codes) == 3 and codes[2] == "ConditionalCheckFailed":
@@ -143,8 +158,8 @@ class StatusPageStore:
         page's generation in the same transaction."""
         stored = record.model_copy(update={"version": record.version + 1})
         try:
-            self.ddb.transact_write_items(
-                TransactItems=[
+            self._transact(
+                [
                     {
                         "Put": {
                             "TableName": self.table,

@@ -21,7 +21,14 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 _PAGE_ID = r"^[a-z0-9][a-z0-9-]{0,39}$"
 
@@ -97,6 +104,17 @@ def short_id(*parts: str) -> str:
 # --- configuration ----------------------------------------------------------------------------
 
 
+def _check_template(what: str, text: str) -> str:
+    try:
+        text.format(**dict.fromkeys(TEMPLATE_FIELDS, ""))
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(
+            f"{what}: unknown or malformed placeholder {exc} "
+            f"(known: {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)})"
+        ) from None
+    return text
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -132,8 +150,12 @@ class StatusPageConfig(Strict):
     id: str = Field(pattern=_PAGE_ID)
     name: str = Field(min_length=1, max_length=200)
     visibility: Literal["public", "private"] = "public"
-    #: the address readers use (CloudFront or your own domain); links in feeds point there
+    #: the address readers use, ending in `/status/<id>` (default: the distribution's);
+    #: set it when your own domain points at the distribution
     url: str | None = Field(default=None, pattern=r"^https?://")
+    #: the name an incident opened for a Tocsin incident gets here (a template like the
+    #: wording's): the incident's own title may be too internal for customers
+    incident_name: str = Field(default="{title}", min_length=1, max_length=255)
     #: component names on this page, in display order (a public page: default every public one)
     components: list[str] | None = None
     #: IANA zone the page shows times in
@@ -141,6 +163,20 @@ class StatusPageConfig(Strict):
     #: how many days of history the page shows (incident history, uptime bars)
     history_days: int = Field(default=90, ge=7, le=365)
     description: str = ""
+
+    @field_validator("incident_name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_template("incident_name", value)
+
+    @model_validator(mode="after")
+    def _url(self) -> StatusPageConfig:
+        if self.url and not self.url.rstrip("/").endswith(f"/status/{self.id}"):
+            raise ValueError(
+                f"url must end in /status/{self.id} (the path the pages are served under), "
+                f"e.g. https://status.example.com/status/{self.id}"
+            )
+        return self
 
     @field_validator("time_zone")
     @classmethod
@@ -209,13 +245,7 @@ class StatusPagesConfig(Strict):
     ) -> dict[IncidentStatus, dict[str, str]]:
         for status, wording in value.items():
             for key, text in wording.items():
-                try:
-                    text.format(**dict.fromkeys(TEMPLATE_FIELDS, ""))
-                except (KeyError, IndexError, ValueError) as exc:
-                    raise ValueError(
-                        f"template {status.value}.{key}: unknown or malformed placeholder {exc} "
-                        f"(known: {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)})"
-                    ) from None
+                _check_template(f"template {status.value}.{key}", text)
         return value
 
     def page(self, page_id: str) -> StatusPageConfig | None:
@@ -299,9 +329,9 @@ class StatusUpdate(Model):
     #: an IncidentStatus for incidents, a MaintenanceStatus for maintenances
     status: str
     body: str
-    created_at: datetime
-    display_at: datetime
-    updated_at: datetime
+    created_at: AwareDatetime
+    display_at: AwareDatetime
+    updated_at: AwareDatetime
     #: component name -> status from this update on (the whole map, not just the changes)
     components: dict[str, ComponentStatus] = Field(default_factory=dict)
     affected_components: list[AffectedComponent] = Field(default_factory=list)
@@ -326,13 +356,13 @@ class StatusRecord(Model):
     affects: list[str] = Field(default_factory=list)
     #: newest first, like the Statuspage API
     updates: list[StatusUpdate] = Field(default_factory=list)
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None = None
-    monitoring_at: datetime | None = None
-    resolved_at: datetime | None = None
-    scheduled_for: datetime | None = None
-    scheduled_until: datetime | None = None
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    started_at: AwareDatetime | None = None
+    monitoring_at: AwareDatetime | None = None
+    resolved_at: AwareDatetime | None = None
+    scheduled_for: AwareDatetime | None = None
+    scheduled_until: AwareDatetime | None = None
     #: maintenances: move to in_progress / completed at scheduled_for / scheduled_until
     auto_transition: bool = True
     version: int = 0

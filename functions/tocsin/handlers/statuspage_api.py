@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from tocsin.domain.clock import iso, utcnow
 from tocsin.domain.errors import InvalidRequestError, StatusPageNotFoundError
@@ -57,7 +57,7 @@ class NewStatusIncident(Author):
     impact: Impact = Impact.NONE
     components: dict[str, ComponentStatus] = Field(default_factory=dict)
     incident_id: str | None = Field(default=None, description="the Tocsin incident it reports on")
-    display_at: datetime | None = None
+    display_at: AwareDatetime | None = None
 
 
 class NewStatusUpdate(Author):
@@ -67,14 +67,14 @@ class NewStatusUpdate(Author):
     impact: Impact | None = None
     name: str | None = Field(default=None, min_length=1, max_length=255)
     version: int | None = Field(default=None, description="the version you read (409 if stale)")
-    display_at: datetime | None = None
+    display_at: AwareDatetime | None = None
 
 
 class NewMaintenance(Author):
     name: str = Field(min_length=1, max_length=255)
     body: str = Field(min_length=1, max_length=5000)
-    scheduled_for: datetime
-    scheduled_until: datetime
+    scheduled_for: AwareDatetime
+    scheduled_until: AwareDatetime
     components: list[str] = Field(default_factory=list)
     impact: Impact = Impact.NONE
     auto_transition: bool = Field(

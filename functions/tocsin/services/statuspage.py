@@ -24,8 +24,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -60,12 +60,15 @@ if TYPE_CHECKING:
 logger = Logger(service="tocsin")
 
 KEY_PREFIX = "status"
-LEASE_SECONDS = 120.0
+#: longer than any publisher's Lambda timeout (the workflow's 60 s is the longest)
+LEASE_SECONDS = 90.0
 #: a publisher that keeps losing the race to new changes hands over after this many rounds
 MAX_ROUNDS = 5
 BODY_MAX = 5000
 NAME_MAX = 255
 UPDATES_MAX = 200
+#: a record is one DynamoDB item (400 KB at most, with its keys and attributes)
+RECORD_BYTES_MAX = 350_000
 #: parallel S3 PUTs while publishing, and how many files between manifest checkpoints
 WRITERS = 16
 BATCH = 200
@@ -86,8 +89,10 @@ STATUS_HEADERS = {
     "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "Referrer-Policy": "no-referrer",
 }
+#: authors that are Tocsin itself (the response workflow, maintenance transitions)
+SYSTEM_AUTHORS = frozenset({"workflow", "tocsin", "sweeper"})
 #: the order of an incident's phases on a status page
 PHASE = {"investigating": 0, "identified": 1, "monitoring": 2, "resolved": 3, "postmortem": 4}
 MAINTENANCE_STARTED = (
@@ -242,13 +247,13 @@ class StatusPageService:
             affects=list(components),
             created_at=now,
             updated_at=now,
-            started_at=display_at or now,
+            started_at=display_at.astimezone(UTC) if display_at else now,
         )
         record = self._with_update(record, status.value, body, components, author, display_at)
         stored = self.store.create(record)
         self._on_change(stored, author)
         if publish:
-            self.publish(page.id)
+            self.publish_after_change(page.id)
         return stored
 
     def update(
@@ -299,7 +304,7 @@ class StatusPageService:
         stored = self.store.save(record)
         self._on_change(stored, author)
         if publish:
-            self.publish(page.id)
+            self.publish_after_change(page.id)
         return stored
 
     def schedule_maintenance(
@@ -321,6 +326,10 @@ class StatusPageService:
             raise InvalidRequestError("scheduled_for and scheduled_until need a time zone")
         if scheduled_until <= scheduled_for:
             raise InvalidRequestError("scheduled_until must be after scheduled_for")
+        scheduled_for, scheduled_until = (
+            scheduled_for.astimezone(UTC),
+            scheduled_until.astimezone(UTC),
+        )
         names = list(dict.fromkeys(components))
         self._check_components(page, dict.fromkeys(names, ComponentStatus.UNDER_MAINTENANCE))
         now = self.clock()
@@ -342,7 +351,7 @@ class StatusPageService:
         stored = self.store.create(record)
         self._on_change(stored, author)
         if publish:
-            self.publish(page.id)
+            self.publish_after_change(page.id)
         return stored
 
     def advance_maintenances(self, page_id: str) -> list[StatusRecord]:
@@ -356,11 +365,11 @@ class StatusPageService:
             start, end = record.scheduled_for, record.scheduled_until
             if record.status == "scheduled" and start and now >= start:
                 if end and now >= end:
-                    status, body = "completed", MAINTENANCE_COMPLETED
+                    status, body, at = "completed", MAINTENANCE_COMPLETED, end
                 else:
-                    status, body = "in_progress", MAINTENANCE_STARTED
+                    status, body, at = "in_progress", MAINTENANCE_STARTED, start
             elif record.status in {"in_progress", "verifying"} and end and now >= end:
-                status, body = "completed", MAINTENANCE_COMPLETED
+                status, body, at = "completed", MAINTENANCE_COMPLETED, end
             else:
                 continue
             try:
@@ -372,6 +381,7 @@ class StatusPageService:
                         body=body,
                         author="tocsin",
                         version=record.version,
+                        display_at=at,
                         publish=False,
                     )
                 )
@@ -412,7 +422,7 @@ class StatusPageService:
             status=status,
             body=_text(body, "body", BODY_MAX),
             created_at=now,
-            display_at=display_at or now,
+            display_at=display_at.astimezone(UTC) if display_at else now,
             updated_at=now,
             components=components,
             affected_components=affected,
@@ -432,7 +442,14 @@ class StatusPageService:
             changes["resolved_at"] = record.resolved_at or at
         elif record.resolved_at is not None:  # reopened
             changes["resolved_at"] = None
-        return record.model_copy(update=changes)
+        updated = record.model_copy(update=changes)
+        size = len(updated.model_dump_json())
+        if size > RECORD_BYTES_MAX:
+            raise InvalidRequestError(
+                f"{record.id} would be {size // 1024} KB with this update (at most "
+                f"{RECORD_BYTES_MAX // 1024} KB): shorten it, or open a new incident"
+            )
+        return updated
 
     def _component_id(self, name: str) -> str:
         component = self.pages_config.component(name)
@@ -480,22 +497,29 @@ class StatusPageService:
         status: IncidentStatus | None = None,
         body: str | None = None,
     ) -> Draft:
-        """What publishing for `incident` would post on a page: its service's components in
-        the status its severity gives them, the severity's impact, the template's wording."""
+        """What a person publishing for `incident` would post on a page: its service's
+        components in the status its severity gives them, the severity's impact, the
+        template's wording. Without `status`, the incident's (a status the record already
+        passed, e.g. `identified` while the incident is acknowledged, stays)."""
         page = self.page(page_id)
         record_id = self.store.record_for_incident(incident.id, page.id)
+        current = self.store.get(page.id, record_id) if record_id else None
         if status:
             status = IncidentStatus(status)
         else:
             status = STATUS_FOR[incident.status]
-            current = self.store.get(page.id, record_id) if record_id else None
-            # what a person posted (identified) stays, unless the incident moved past it
-            if (
-                current is not None
-                and PHASE.get(current.status, 0) > PHASE[status.value]
-                and (current.status != "resolved" or incident.status is TocsinStatus.RESOLVED)
-            ):
+            if current is not None and PHASE.get(current.status, 0) > PHASE[status.value]:
                 status = IncidentStatus(current.status)
+        return self._draft(incident, page, current, status, body)
+
+    def _draft(
+        self,
+        incident: Incident,
+        page: StatusPageConfig,
+        current: StatusRecord | None,
+        status: IncidentStatus,
+        body: str | None,
+    ) -> Draft:
         service = self.config.service(incident.service)
         on_page = set(self.component_names(page))
         names = [c for c in (service.components if service else []) if c in on_page]
@@ -504,24 +528,48 @@ class StatusPageService:
         )
         if status in {IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM}:
             level = ComponentStatus.OPERATIONAL
-        impact = self.pages_config.impact.get(incident.severity, Impact.MINOR)
-        text = body or self.pages_config.template(status, incident.severity).format(
-            title=incident.title,
-            service=incident.service or "",
-            severity=incident.severity,
-            components=_join(names) or "our services",
-            ref=incident.ref,
-            page=page.name,
-        )
+        fields = {
+            "title": incident.title,
+            "service": incident.service or "",
+            "severity": incident.severity,
+            "components": _join(names) or "our services",
+            "ref": incident.ref,
+            "page": page.name,
+        }
         return Draft(
             page=page.id,
-            record_id=record_id,
-            name=incident.title,
+            record_id=current.id if current else None,
+            name=current.name if current else page.incident_name.format(**fields),
             status=status,
-            body=text,
-            impact=impact,
+            body=body or self.pages_config.template(status, incident.severity).format(**fields),
+            impact=self.pages_config.impact.get(incident.severity, Impact.MINOR),
             components=dict.fromkeys(names, level),
         )
+
+    def _automatic(
+        self, incident: Incident, page: StatusPageConfig, body: str | None
+    ) -> Draft | None:
+        """What the response workflow posts on a page, or None. The workflow keeps its own
+        posts in step with the incident (status, the severity's impact and component
+        statuses); once a person has posted, it only moves the record on to a later phase
+        (monitoring, resolved) and keeps the person's impact and components. It never
+        reopens a closed record: that is a person's call."""
+        record_id = self.store.record_for_incident(incident.id, page.id)
+        current = self.store.get(page.id, record_id) if record_id else None
+        status = STATUS_FOR[incident.status]
+        if current is None:
+            return self._draft(incident, page, None, status, body)
+        if current.closed:
+            return None
+        if current.updates and current.updates[0].author not in SYSTEM_AUTHORS:
+            if PHASE[status.value] <= PHASE.get(current.status, 0):
+                return None
+            draft = self._draft(incident, page, current, status, body)
+            kept = dict(current.components)
+            if status is IncidentStatus.RESOLVED:
+                kept = dict.fromkeys(kept, ComponentStatus.OPERATIONAL)
+            return replace(draft, impact=current.impact, components=kept)
+        return self._draft(incident, page, current, status, body)
 
     def publish_for(
         self,
@@ -533,54 +581,89 @@ class StatusPageService:
         only_existing: bool = False,
     ) -> list[StatusRecord]:
         """Open or update the incident's record on each page (default: the pages showing its
-        service's components). `only_existing`: never open one (resolving). Nothing is
-        posted where the record already says the same (a re-run workflow step)."""
+        service's components). `only_existing`: never open one. Nothing is posted where the
+        record already says the same (a re-run workflow step, a second click). The response
+        workflow (`author` "workflow") follows `_automatic`'s rules."""
         targets = [self.page(p) for p in pages] if pages is not None else self.pages_for(incident)
+        automatic = author in SYSTEM_AUTHORS and status is None
         done = []
         for page in targets:
-            draft = self.draft(incident, page.id, status, body)
-            if draft.record_id is None:
-                if only_existing:
-                    continue
+            for attempt in range(3):  # a concurrent edit of the record: read it again
                 try:
-                    done.append(
-                        self.open_incident(
-                            page.id,
-                            name=draft.name,
-                            status=draft.status,
-                            body=draft.body,
-                            author=author,
-                            impact=draft.impact,
-                            components=draft.components,
-                            incident=incident,
-                        )
+                    posted = self._publish_on(
+                        incident, page, author, status, body, only_existing, automatic
                     )
-                    continue
-                except RecordExistsError as exc:  # opened concurrently: update it instead
-                    draft = Draft(**{**draft.__dict__, "record_id": exc.record_id})
-            assert draft.record_id is not None
-            current = self.record(page.id, draft.record_id)
-            if (
-                current.status == draft.status.value
-                and current.impact is draft.impact
-                and current.components == draft.components
-                and (body is None or current.updates[0].body == body)
-            ):
-                continue  # says this already
-            done.append(
-                self.update(
-                    page.id,
-                    draft.record_id,
-                    status=draft.status.value,
-                    body=draft.body,
-                    author=author,
-                    components=draft.components,
-                    impact=draft.impact,
-                )
-            )
+                    break
+                except VersionConflictError:
+                    if attempt == 2:
+                        raise
+            if posted is not None:
+                done.append(posted)
         return done
 
+    def _publish_on(
+        self,
+        incident: Incident,
+        page: StatusPageConfig,
+        author: str,
+        status: IncidentStatus | None,
+        body: str | None,
+        only_existing: bool,
+        automatic: bool,
+    ) -> StatusRecord | None:
+        draft = (
+            self._automatic(incident, page, body)
+            if automatic
+            else self.draft(incident, page.id, status, body)
+        )
+        if draft is None:
+            return None
+        if draft.record_id is None:
+            if only_existing:
+                return None
+            try:
+                return self.open_incident(
+                    page.id,
+                    name=draft.name,
+                    status=draft.status,
+                    body=draft.body,
+                    author=author,
+                    impact=draft.impact,
+                    components=draft.components,
+                    incident=incident,
+                )
+            except RecordExistsError:  # opened concurrently: the caller tries again
+                raise VersionConflictError("opened concurrently") from None
+        current = self.record(page.id, draft.record_id)
+        if (
+            current.status == draft.status.value
+            and current.impact is draft.impact
+            and all(current.components.get(k) == v for k, v in draft.components.items())
+            and (body is None or current.updates[0].body == body)
+        ):
+            return None  # says this already
+        return self.update(
+            page.id,
+            draft.record_id,
+            status=draft.status.value,
+            body=draft.body,
+            author=author,
+            components=draft.components,
+            impact=draft.impact,
+            version=current.version,
+        )
+
     # --- publishing -----------------------------------------------------------------------------
+    def publish_after_change(self, page_id: str) -> PublishResult | None:
+        """Publish after a change is stored: a failure here must not fail the change (it is
+        stored, and the page's generation says it is not published yet, so the sweeper
+        publishes it); it is logged."""
+        try:
+            return self.publish(page_id)
+        except Exception:
+            logger.exception("status page not published yet", extra={"page": page_id})
+            return None
+
     def publish(self, page_id: str) -> PublishResult:
         """Write the page's changed files (see the module docstring)."""
         from tocsin.services.statuspage_render import next_change_at, render_page
@@ -662,13 +745,17 @@ class StatusPageService:
         gone = sorted(set(manifest) - set(files))
         for start in range(0, len(gone), 1000):
             batch = gone[start : start + 1000]
-            s3.delete_objects(
+            answer = s3.delete_objects(
                 Bucket=self.bucket,
                 Delete={"Objects": [{"Key": object_key(page.id, p)} for p in batch], "Quiet": True},
             )
+            failed = {e.get("Key", "").split("/", 2)[-1] for e in answer.get("Errors", [])}
+            if failed:  # kept in the manifest: the next publish deletes them again
+                logger.warning("status page files not deleted", extra={"count": len(failed)})
             for path in batch:
-                manifest.pop(path, None)
-            result.deleted += batch
+                if path not in failed:
+                    manifest.pop(path, None)
+                    result.deleted.append(path)
 
     def refresh(self) -> list[dict[str, Any]]:
         """The sweeper's round: move maintenances along, then publish every page that is behind
@@ -677,12 +764,16 @@ class StatusPageService:
         now = self.clock()
         done = []
         for page in self.pages_config.pages:
-            changed = self.advance_maintenances(page.id)
-            state = self.store.state(page.id)
-            due = state.next_change_at is None or state.next_change_at <= now
-            behind = state.generation > state.published or changed
-            if due or behind:
-                done.append(self.publish(page.id).as_dict())
+            try:  # one broken page does not stop the others
+                changed = self.advance_maintenances(page.id)
+                state = self.store.state(page.id)
+                due = state.next_change_at is None or state.next_change_at <= now
+                behind = state.generation > state.published or changed
+                if due or behind:
+                    done.append(self.publish(page.id).as_dict())
+            except Exception as exc:
+                logger.exception("status page refresh failed", extra={"page": page.id})
+                done.append({"page": page.id, "published": False, "error": short_error(exc)})
         return done
 
     def ensure_published(self) -> None:
@@ -727,6 +818,10 @@ def _join(names: list[str]) -> str:
 
 
 def _actor(author: str) -> Actor:
-    if author in {"workflow", "tocsin", "sweeper"}:
+    if author in SYSTEM_AUTHORS:
         return Actor.system(author)
     return Actor(kind=ActorKind.USER, id=author)
+
+
+def short_error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
