@@ -285,19 +285,21 @@ def test_private_pages_are_served_only_with_signed_cookies_of_the_configured_key
     assert protected == expected
     for path in protected:
         assert [target(g) for g in by_path[path]["TrustedKeyGroups"]] == [group_id]
-        # a private page's own function refuses nothing
-        assert "var PRIVATE_PAGES = [];" in function_code(template_json, by_path[path])
+        # the private pages' function serves the private pages only
+        code = function_code(template_json, by_path[path])
+        assert f"var SERVED_PAGES = {json.dumps(private_pages())};" in code
     _, config = distribution(template_json)
     assert "TrustedKeyGroups" not in config["DefaultCacheBehavior"]
     assert f"/status/{public_page()}/*" not in by_path, "the public page is the default"
 
 
-def test_the_public_behavior_refuses_private_paths_that_dodge_the_private_behaviors(
+def test_the_public_behavior_serves_only_the_public_page(
     template_json: dict[str, Any],
 ) -> None:
     _, config = distribution(template_json)
     code = function_code(template_json, config["DefaultCacheBehavior"])
-    assert f"var PRIVATE_PAGES = {json.dumps(private_pages())};" in code
+    # only the public page: a private page, or one no longer configured, is a 404 here
+    assert f"var SERVED_PAGES = {json.dumps([public_page()])};" in code
     assert f"var PUBLIC_PAGE = {json.dumps(public_page())};" in code
     assert len(code.encode()) < FUNCTION_CODE_LIMIT
 
