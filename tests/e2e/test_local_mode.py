@@ -300,7 +300,10 @@ def test_status_pages_from_the_cli_and_over_http(local: dict[str, Any]) -> None:
     # the preview first; answering no publishes nothing
     declined = cli("statuspage", "publish", incident_id, "--page", "public", stdin="n\n")
     assert declined.returncode != 0
-    assert "[public] open: Card payments failing — investigating" in declined.stdout
+    # the public page names it its own way (`incident_name`), not by the internal title
+    assert (
+        "[public] open: Problems with Checkout and Payments API — investigating" in declined.stdout
+    )
     assert "Checkout: degraded_performance" in declined.stdout
     assert api(local, "GET", "/v1/status-pages/public/incidents").json()["items"] == []
     published = cli(
@@ -312,7 +315,7 @@ def test_status_pages_from_the_cli_and_over_http(local: dict[str, Any]) -> None:
     listed = cli("statuspage", "list")
     assert "public (public): Partially Degraded Service" in listed.stdout, listed.stdout
     shown = cli("statuspage", "show", "public")
-    assert "Card payments failing" in shown.stdout
+    assert "Problems with Checkout and Payments API" in shown.stdout
 
     page = requests.get(f"{local['url']}/status/public/", timeout=10)
     assert page.status_code == 200 and "Card payments fail for some customers." in page.text
