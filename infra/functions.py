@@ -50,6 +50,12 @@ SPECS: dict[Function, FunctionSpec] = {
         Duration.seconds(50),
         async_retries=0,
     ),
+    # Slack's 3-second acknowledgement includes a cold start: the HTTP path imports little;
+    # the queued work (status page publishing) gets the longer timeout
+    Function.CHATOPS: FunctionSpec(
+        "Slack commands and buttons: verify and acknowledge, then work from its queue",
+        Duration.seconds(30),
+    ),
 }
 
 

@@ -27,6 +27,7 @@ from tocsin.settings import (
 
 from infra.api import HttpApi
 from infra.bundling import Bundle, build_bundle
+from infra.chatops import ChatOpsQueue
 from infra.events import AwsEventIntake, SweeperSchedule
 from infra.functions import ServiceFunctions
 from infra.nag import acknowledge, acknowledge_wildcard_resource, add_checks
@@ -68,9 +69,12 @@ SIGNS_LINKS = (Function.WORKFLOW, Function.API)
 #: sweeper's SLA reminders, the API's stakeholder updates. They may read the integrations'
 #: secrets named in the configuration, and no other secret.
 USES_INTEGRATIONS = (Function.WORKFLOW, Function.SWEEPER, Function.API)
-#: Functions that publish status pages (the API and the chat command through the workflow, the
-#: sweeper for scheduled maintenances): objects under status/ of the status bucket.
-PUBLISHES_STATUS_PAGES = (Function.API, Function.WORKFLOW, Function.SWEEPER)
+#: Functions that publish status pages (the API, the workflow, the `/incident statuspage`
+#: command, the sweeper for scheduled maintenances): objects under status/ of the status bucket.
+PUBLISHES_STATUS_PAGES = (Function.API, Function.WORKFLOW, Function.SWEEPER, Function.CHATOPS)
+#: Functions that read only the chat integration's secret: chat-ops verifies Slack's request
+#: signatures with its `signing_secret` (and answers through response URLs, no token needed).
+READS_CHAT_SECRET = (Function.CHATOPS,)
 #: The function that issues the signed cookies of private status pages
 #: (`/v1/status-pages/...`, reached through the distribution): only it reads their key.
 ISSUES_STATUS_COOKIES = Function.API
@@ -83,6 +87,11 @@ def integration_secrets(config_dir: Path = CONFIG_DIR) -> list[str]:
     names = [getattr(integrations, port).secret for port in ("chat", "conferencing", "ticketing")]
     names += [method.secret for method in config.paging.methods.values()]
     return sorted({name for name in names if name})
+
+
+def chat_secret(config_dir: Path = CONFIG_DIR) -> str | None:
+    """The chat integration's secret (chat-ops reads its Slack signing secret there)."""
+    return load_config(config_dir).integrations.chat.secret
 
 
 def status_pages(config_dir: Path = CONFIG_DIR) -> StatusPagesConfig:
@@ -184,6 +193,17 @@ class TocsinStack(Stack):
                         actions=["secretsmanager:GetSecretValue"], resources=secrets
                     )
                 )
+
+        chat = chat_secret()
+        if chat:
+            for name in READS_CHAT_SECRET:
+                functions[name].function.add_to_role_policy(
+                    iam.PolicyStatement(
+                        actions=["secretsmanager:GetSecretValue"],
+                        resources=[self._secret_arn(chat)],
+                    )
+                )
+        ChatOpsQueue(self, "ChatOps", function=functions[Function.CHATOPS].function)
 
         api = HttpApi(
             self,

@@ -43,6 +43,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch.setenv("TOCSIN_SIGNING_KEY_NAME", resources.signing_secret)
         monkeypatch.setenv("TOCSIN_STATUS_BUCKET", resources.status_bucket)
         monkeypatch.setenv("TOCSIN_STATUS_COOKIE_KEY_NAME", resources.status_cookie_secret)
+        monkeypatch.setenv("TOCSIN_CHATOPS_QUEUE_URL", resources.chatops_queue_url)
         monkeypatch.setenv("TOCSIN_PUBLIC_URL", "https://tocsin.example.test")
         reset_runtime_caches()
         yield resources

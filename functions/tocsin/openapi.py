@@ -48,6 +48,45 @@ def intake_router() -> APIGatewayHttpRouter:
     return router
 
 
+def slack_router() -> APIGatewayHttpRouter:
+    """The chatops function's Slack endpoints (it serves them without validation, for cold
+    start); described here."""
+    router = APIGatewayHttpRouter()
+    signed = (
+        "Signed by Slack (`X-Slack-Signature`, `X-Slack-Request-Timestamp`: HMAC-SHA256 with the "
+        "app's signing secret over `v0:{timestamp}:{raw body}`, at most 5 minutes old); no "
+        "bearer token. Form-encoded as Slack sends it. See docs/chatops.md."
+    )
+    ack = "acknowledged; the answer follows through the `response_url`"
+    refused = "bad, missing or stale signature: nothing was done"
+
+    @router.post(
+        "/v1/slack/commands",
+        summary="Slack slash command `/incident`",
+        description=signed,
+        tags=["chat-ops"],
+        responses={200: {"description": ack}, 401: {"description": refused}},
+        security=[],
+    )
+    def slack_commands() -> dict[str, Any]:
+        """Described here only: tocsin.handlers.chatops serves this route."""
+        return {}
+
+    @router.post(
+        "/v1/slack/interactions",
+        summary="Slack interactivity (block_actions: Publish / Cancel)",
+        description=signed,
+        tags=["chat-ops"],
+        responses={200: {"description": ack}, 401: {"description": refused}},
+        security=[],
+    )
+    def slack_interactions() -> dict[str, Any]:
+        """Described here only: tocsin.handlers.chatops serves this route."""
+        return {}
+
+    return router
+
+
 def build_spec() -> dict[str, Any]:
     from tocsin.handlers import api, oncall_api, statuspage_api
     from tocsin.handlers.http import new_resolver
@@ -55,6 +94,7 @@ def build_spec() -> dict[str, Any]:
     owners = [(r, r.api_resolver) for r in (api.router, oncall_api.router, statuspage_api.router)]
     app = new_resolver()
     app.include_router(intake_router())
+    app.include_router(slack_router())
     for router, _ in owners:
         app.include_router(router)
     for router, owner in owners:  # include_router re-pointed them; give them back

@@ -15,6 +15,9 @@ class Function(StrEnum):
     EVENTBRIDGE_INTAKE = "eventbridge_intake"
     WORKFLOW = "workflow"
     SWEEPER = "sweeper"
+    #: Slack slash commands and interactions: verifies and acknowledges them (HTTP), then does
+    #: the work from its queue (SQS) and answers through the request's response_url
+    CHATOPS = "chatops"
 
 
 #: Lambda handler (module.function) of each function, relative to the bundle root.
@@ -24,6 +27,7 @@ HANDLERS: dict[Function, str] = {
     Function.EVENTBRIDGE_INTAKE: "tocsin.handlers.eventbridge_intake.handler",
     Function.WORKFLOW: "tocsin.handlers.workflow.handler",
     Function.SWEEPER: "tocsin.handlers.sweeper.handler",
+    Function.CHATOPS: "tocsin.handlers.chatops.handler",
 }
 
 
@@ -80,6 +84,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/status-pages/{page}/viewers", Function.API),
     Route("DELETE", "/v1/status-pages/{page}/viewers/{viewer_id}", Function.API),
     Route("GET", "/v1/status-pages/{page}/access/{token}", Function.API),
+    Route("POST", "/v1/slack/commands", Function.CHATOPS),
+    Route("POST", "/v1/slack/interactions", Function.CHATOPS),
 )
 
 

@@ -26,6 +26,9 @@ ENV_STATUS_URL = "TOCSIN_STATUS_URL"
 ENV_STATUS_COOKIE_SECRET = "TOCSIN_STATUS_COOKIE_KEY_NAME"
 #: the id of the CloudFront public key those cookies name (CloudFront-Key-Pair-Id)
 ENV_STATUS_KEY_PAIR_ID = "TOCSIN_STATUS_KEY_PAIR_ID"
+#: the SQS queue chat-ops requests are put on once acknowledged (the chatops function
+#: consumes it)
+ENV_CHATOPS_QUEUE = "TOCSIN_CHATOPS_QUEUE_URL"
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class Settings:
     status_url: str = ""
     status_cookie_secret: str = ""
     status_key_pair_id: str = ""
+    chatops_queue_url: str = ""
 
 
 def _default_config_dir() -> Path:
@@ -70,4 +74,5 @@ def get_settings() -> Settings:
         status_url=os.environ.get(ENV_STATUS_URL, ""),
         status_cookie_secret=os.environ.get(ENV_STATUS_COOKIE_SECRET, ""),
         status_key_pair_id=os.environ.get(ENV_STATUS_KEY_PAIR_ID, ""),
+        chatops_queue_url=os.environ.get(ENV_CHATOPS_QUEUE, ""),
     )

@@ -35,6 +35,8 @@ class Resources:
     state_machine_arn: str
     events_queue_url: str
     escalation_state_machine_arn: str = ""
+    #: Slack commands and interactions, acknowledged, wait here for the chatops function
+    chatops_queue_url: str = ""
     signing_secret: str = SIGNING_SECRET
     status_bucket: str = ""
     status_cookie_secret: str = STATUS_COOKIE_SECRET
@@ -151,6 +153,23 @@ def provision(token: str, prefix: str = "tocsin") -> Resources:
     lam.create_event_source_mapping(
         EventSourceArn=queue_arn, FunctionName=arns[Function.EVENTBRIDGE_INTAKE], BatchSize=10
     )
+    # chat-ops: acknowledged requests -> queue (dead letters after 3 receives) -> chatops
+    dlq_url = sqs.create_queue(QueueName=f"{prefix}-chatops-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    chatops_url = sqs.create_queue(
+        QueueName=f"{prefix}-chatops",
+        Attributes={
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})
+        },
+    )["QueueUrl"]
+    chatops_arn = sqs.get_queue_attributes(QueueUrl=chatops_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    lam.create_event_source_mapping(
+        EventSourceArn=chatops_arn, FunctionName=arns[Function.CHATOPS], BatchSize=1
+    )
     tokens = TokenStore(table)
     for name in TOKEN_NAMES:
         tokens.add(name, token)
@@ -160,6 +179,7 @@ def provision(token: str, prefix: str = "tocsin") -> Resources:
         state_machine_arn=sm_arn,
         events_queue_url=queue_url,
         escalation_state_machine_arn=esc_arn,
+        chatops_queue_url=chatops_url,
         status_bucket=status_bucket,
         status_cookie_public_key=public_key,
     )

@@ -100,6 +100,7 @@ class LocalTocsin:
                 "TOCSIN_SIGNING_KEY_NAME": self.resources.signing_secret,
                 "TOCSIN_STATUS_BUCKET": self.resources.status_bucket,
                 "TOCSIN_STATUS_COOKIE_KEY_NAME": self.resources.status_cookie_secret,
+                "TOCSIN_CHATOPS_QUEUE_URL": self.resources.chatops_queue_url,
                 # links in pages (acknowledge) point at this gateway
                 "TOCSIN_PUBLIC_URL": f"http://127.0.0.1:{port}",
             }

@@ -24,6 +24,7 @@ import itertools
 import json
 import re
 import time
+import urllib.parse
 from collections import deque
 from typing import Any
 
@@ -198,6 +199,7 @@ class FakeSlack(FakeServer):
     def __init__(self, token: str = "xoxb-111-222-fakebottoken0000") -> None:
         super().__init__()
         self.token = token
+        self._hook_seq = 0
         #: conversations.list page size the fake uses (≤ the caller's limit)
         self.page_size = 100
         self.users: set[str] = {HUMAN_ID, BOT_USER_ID}
@@ -265,7 +267,47 @@ class FakeSlack(FakeServer):
     def calls_of(self, method: str) -> list[Request]:
         return self.calls(path=f"/api/{re.escape(method)}")
 
+    def response_url(self, kind: str = "commands") -> str:
+        """A response_url as Slack hands out with a slash command (`commands`) or an
+        interaction (`actions`), on this server: hooks.slack.com/<kind>/T…/<id>/<secret>."""
+        self._hook_seq += 1
+        return f"{self.url}/{kind}/{TEAM_ID}/{100000 + self._hook_seq}/hook{self._hook_seq:04d}"
+
+    def responses(self, url: str | None = None) -> list[dict[str, Any]]:
+        """Messages posted to response URLs (to `url` only, when given), oldest first."""
+        path = urllib.parse.urlsplit(url).path if url else None
+        return [
+            dict(r.json)
+            for r in self.calls("POST", r"/(commands|actions)/.*")
+            if (path is None or r.path == path) and isinstance(r.json, dict)
+        ]
+
     # --- routing ------------------------------------------------------------------------------
+    @route("POST", r"/(?P<kind>commands|actions)/(?P<team>T[A-Z0-9]+)/(?P<id>[0-9]+)/[A-Za-z0-9]+")
+    def response_post(self, request: Request) -> Reply:
+        """A message to a response_url (Slack's "Handling user interaction" guide): a JSON
+        body with text/blocks, `response_type` (ephemeral | in_channel), `replace_original`,
+        `delete_original`. Slack answers 200; bad blocks get 400 invalid_blocks."""
+        require(
+            request.headers.get("content-type", "").startswith("application/json"),
+            "a response_url takes a JSON body",
+        )
+        body = request.json
+        require(isinstance(body, dict), "the body must be a JSON object")
+        require(
+            body.get("response_type", "ephemeral") in {"ephemeral", "in_channel"},
+            "response_type is ephemeral or in_channel",
+        )
+        require(
+            bool(body.get("text") or body.get("blocks") or body.get("delete_original")),
+            "a message needs text or blocks",
+        )
+        if "blocks" in body:
+            problem = validate_blocks(body["blocks"])
+            if problem:
+                return 400, b"invalid_blocks", {"Content-Type": "text/plain"}
+        return 200, b"ok", {"Content-Type": "text/plain"}
+
     @route("POST", r"/api/(?P<method>[A-Za-z.]+)")
     def api_post(self, request: Request) -> Reply:
         return self._api(request)

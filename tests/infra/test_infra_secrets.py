@@ -64,6 +64,8 @@ def test_configured_secrets_are_readable_by_the_functions_calling_vendors_only(
     )
     assert stack.integration_secrets(config) == ["tocsin/jira", "tocsin/pagerduty", "tocsin/slack"]
     monkeypatch.setattr(stack, "integration_secrets", lambda: names)
+    assert stack.chat_secret(config) == "tocsin/slack"
+    monkeypatch.setattr(stack, "chat_secret", lambda: "tocsin/slack")
     app = stack.create_app(outdir=str(tmp_path / "cdk.out"))
     template = dict(app.synth().get_stack_by_name(stack.STACK_NAME).template)
     (signing_id,) = resources(template, "AWS::SecretsManager::Secret")
@@ -74,6 +76,12 @@ def test_configured_secrets_are_readable_by_the_functions_calling_vendors_only(
             if any(str(a).startswith("secretsmanager:") for a in _list(s["Action"]))
             and target(s["Resource"]) != signing_id  # the signing key: see the test above
         ]
+        if name is Function.CHATOPS:  # the chat secret only (its Slack signing secret)
+            (statement,) = statements
+            assert _list(statement["Action"]) == ["secretsmanager:GetSecretValue"]
+            (arn,) = _list(statement["Resource"])
+            assert ":secret:tocsin/slack-??????" in str(arn), arn
+            continue
         if name not in READERS:
             assert statements == [], name
             continue

@@ -47,7 +47,7 @@ from infra.statuspage import (
 
 pytestmark = pytest.mark.xdist_group("synth")
 
-PUBLISHERS = {Function.API, Function.WORKFLOW, Function.SWEEPER}
+PUBLISHERS = {Function.API, Function.WORKFLOW, Function.SWEEPER, Function.CHATOPS}
 #: AWS managed policies (ids are the same in every account)
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST_HEADER = "b689b0a8-53d0-40ab-baf2-68738e2966ac"

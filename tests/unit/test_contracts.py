@@ -26,6 +26,13 @@ def test_every_api_route_is_served_by_the_api_handler() -> None:
     ]
 
 
+def test_every_slack_route_is_served_by_the_chatops_handler() -> None:
+    from tocsin.handlers import chatops
+
+    served = {(route.method, route.path) for route in _resolver_routes(chatops.app)}
+    assert served == {(r.method, r.path) for r in ROUTES if r.function is Function.CHATOPS}
+
+
 def _resolver_routes(app: Any) -> list[Any]:
     class R:
         def __init__(self, method: str, path: str) -> None:

@@ -83,6 +83,14 @@ def timeline_put(event: TimelineEvent, table: str) -> dict[str, Any]:
     return {"Put": {"TableName": table, "Item": ser(timeline_item(event))}}
 
 
+def _number_key(number: int) -> dict[str, Any]:
+    return {schema.PK: f"REF#{number}", schema.SK: "INCIDENT"}
+
+
+def _number_item(number: int, incident_id: str) -> dict[str, Any]:
+    return {**_number_key(number), "type": "incident_ref", "incident_id": incident_id}
+
+
 class IncidentRepository:
     def __init__(self, table: str) -> None:
         self.table = table
@@ -399,6 +407,54 @@ class IncidentRepository:
             if is_conditional_failure(exc):
                 return False
             raise
+
+    def set_number(self, incident_id: str, number: int) -> bool:
+        """Number the incident (once) and write its `REF#<number>` pointer in the same
+        transaction, so `by_number` finds it without a scan. False if already numbered."""
+        try:
+            self.ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self.table,
+                            "Key": incident_key(incident_id),
+                            "UpdateExpression": "SET #a = :v",
+                            "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(#a)",
+                            "ExpressionAttributeNames": {"#a": "number"},
+                            "ExpressionAttributeValues": {":v": ser_value(number)},
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": ser(_number_item(number, incident_id)),
+                        }
+                    },
+                ]
+            )
+            return True
+        except ClientError as exc:
+            if "ConditionalCheckFailed" in cancellation_codes(exc):
+                return False
+            raise
+
+    def by_number(self, number: int) -> Incident | None:
+        """The incident numbered `number` (INC-<number>): its pointer, else (incidents numbered
+        before pointers were written) the open incidents, which are few and indexed."""
+        resp = self.ddb.get_item(
+            TableName=self.table, Key=ser(_number_key(number)), ConsistentRead=True
+        )
+        if "Item" in resp:
+            return self.find(str(deser(resp["Item"])["incident_id"]))
+        from tocsin.domain.incidents import OPEN_STATUSES
+
+        cursor: str | None = None
+        for _ in range(20):
+            items, cursor = self.search(OPEN_STATUSES, limit=MAX_PAGE, cursor=cursor)
+            found = next((i for i in items if i.number == number), None)
+            if found is not None or cursor is None:
+                return found
+        return None
 
     def save(
         self,

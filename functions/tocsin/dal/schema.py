@@ -10,6 +10,9 @@ Items (pk / sk):
 - TOKEN#<integration> / TOKEN          sha256 of an integration's bearer token
 - MAINT#window / <id>                  runtime maintenance window
 - QUARANTINE / <time>#<id>             index of quarantined payloads (body in S3)
+- REF#<number> / INCIDENT              INC-<number> -> incident id (written when numbered)
+- CHANNEL#<provider>#<id> / INCIDENT   an incident channel -> its incident (chat-ops)
+- CHATDRAFT#<id> / DRAFT               a chat-ops preview waiting for Publish/Cancel (TTL)
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from tocsin.domain.chatops import ChatOpsConfig, permission_problems
 from tocsin.domain.durations import Duration
 from tocsin.domain.oncall import EscalationPolicy, PagingConfig, RoleConfig, _default_roles
 from tocsin.domain.response import (
@@ -151,6 +152,7 @@ class TocsinConfig(Strict):
     roles: list[RoleConfig] = Field(default_factory=_default_roles)
     paging: PagingConfig = PagingConfig()
     status_pages: StatusPagesConfig = StatusPagesConfig()
+    chatops: ChatOpsConfig = ChatOpsConfig()
 
     @model_validator(mode="after")
     def _cross_check(self, info: ValidationInfo) -> TocsinConfig:
@@ -331,6 +333,7 @@ def reference_problems(config: TocsinConfig) -> list[tuple[Loc, str]]:
     problems += [
         (("status_pages", *loc), msg) for loc, msg in status_page_problems(config.status_pages)
     ]
+    problems += permission_problems(config.chatops, {r.id for r in config.roles}, people, teams)
     components = {c.name for c in config.status_pages.components}
     if components:  # without status page components, a service's are free text
         for i, svc in enumerate(config.services):

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from tocsin.domain.config import TocsinConfig
     from tocsin.domain.incidents import Incident
     from tocsin.integrations.registry import AdapterFactory
+    from tocsin.services.chatops import ChatOps
     from tocsin.services.escalation import EscalationService
     from tocsin.services.incidents import IncidentService
     from tocsin.services.oncall import OnCallService
@@ -225,6 +226,22 @@ class Container:
             base_url,
             self.incident_repo,
             clock=self.incidents.clock,
+        )
+
+    @cached_property
+    def chatops(self) -> ChatOps:
+        from tocsin.dal.chatops import ChannelDirectory, DraftStore
+        from tocsin.services.chatops import ChatOps
+
+        table = self.settings.table_name
+        return ChatOps(
+            self.config,
+            self.incident_repo,
+            self.steps,
+            ChannelDirectory(table),
+            DraftStore(table),
+            status_pages=lambda: self.status_pages,
+            roles=lambda: self.roles,
         )
 
     @cached_property

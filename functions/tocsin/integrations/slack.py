@@ -44,6 +44,12 @@ if TYPE_CHECKING:
 PROVIDER = "slack"
 PORT = "chat"
 SECRET_KEYS: tuple[str, ...] = ("bot_token",)
+#: the key of the chat secret holding the Slack app's Signing Secret: chat-ops
+#: (/v1/slack/commands, /v1/slack/interactions) verifies every request with it. Optional for
+#: the adapter (the response workflow does not need it), required for chat-ops.
+SIGNING_SECRET_KEY = "signing_secret"
+#: where Slack's response_url messages go; anything else is refused
+RESPONSE_URL_BASE = "https://hooks.slack.com/"
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +116,9 @@ class Options(BaseModel):
     #: e.g. https://acme.slack.com, used to build channel and message links; when unset the
     #: adapter asks Slack once (auth.test) for the workspace URL
     workspace_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+/?$")
+    #: chat-ops answers only through response URLs under this root (Slack's own; change it
+    #: only for a test double)
+    response_url_base: str = Field(default=RESPONSE_URL_BASE, pattern=r"^https?://[^\s/]+/\S*$")
 
 
 def build(options: Options, secret: Mapping[str, str]) -> SlackChat:
@@ -577,3 +586,76 @@ def _header(headers: Any, name: str) -> str | None:
         if str(key).lower() == name.lower():
             return str(value[0] if isinstance(value, list) and value else value)
     return None
+
+
+# --- chat-ops: request signatures and response URLs -------------------------------------------
+
+
+def signing_secret(secret: Mapping[str, str]) -> str:
+    """The Slack app's Signing Secret from the chat integration's secret (`signing_secret`)."""
+    value = (secret.get(SIGNING_SECRET_KEY) or "").strip()
+    if not value:
+        raise PermanentIntegrationError(
+            PROVIDER,
+            f"the secret lacks {SIGNING_SECRET_KEY} (the Slack app's Signing Secret, under "
+            "Basic Information → App Credentials): chat-ops cannot verify requests",
+        )
+    return value
+
+
+def verify_request(
+    secret: str, body: bytes, headers: Mapping[str, str], now: float | None = None
+) -> bool:
+    """Slack's request signature (`X-Slack-Signature` = v0=HMAC-SHA256 over
+    `v0:{X-Slack-Request-Timestamp}:{raw body}`), checked in constant time by slack_sdk's
+    SignatureVerifier, which also refuses timestamps more than 5 minutes away from now."""
+    from slack_sdk.signature import SignatureVerifier
+
+    lower = {str(k).lower(): str(v) for k, v in headers.items()}
+    timestamp = lower.get("x-slack-request-timestamp")
+    signature = lower.get("x-slack-signature")
+    if not timestamp or not signature:
+        return False
+    from slack_sdk.signature import Clock
+
+    class _At(Clock):
+        def now(self) -> float:
+            return float(now) if now is not None else super().now()
+
+    verifier = SignatureVerifier(secret, _At())
+    try:
+        return bool(verifier.is_valid(body=body, timestamp=timestamp, signature=signature))
+    except (ValueError, TypeError):  # a timestamp that is not a number
+        return False
+
+
+def post_response(options: Options, url: str, message: Mapping[str, Any]) -> None:
+    """Post `message` to a response_url Slack gave with a command or an interaction (valid
+    for 30 minutes, 5 messages). Only URLs under `options.response_url_base` (Slack's
+    hooks.slack.com) are used: the URL comes in the request, so anything else is refused
+    rather than letting a request make Tocsin post elsewhere. 429/5xx/network failures are
+    retryable; other answers (expired_url, invalid_blocks, ...) permanent."""
+    from slack_sdk.webhook import WebhookClient
+
+    base = options.response_url_base
+    if not url.startswith(base) or any(c.isspace() for c in url) or ".." in url:
+        raise PermanentIntegrationError(
+            PROVIDER, f"response_url refused: not under {base} ({url[:40]!r}…)"
+        )
+    client = WebhookClient(url, timeout=TIMEOUT)
+    try:
+        response = client.send_dict(dict(message))
+    except (OSError, http.client.HTTPException) as exc:
+        raise RetryableIntegrationError(
+            PROVIDER, f"response_url: {type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+        ) from None
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    detail = (response.body or "")[:200] if isinstance(response.body, str) else ""
+    if status == 429 or status >= 500:
+        retry_after = retry_after_seconds(_header(response.headers, "Retry-After"))
+        raise RetryableIntegrationError(
+            PROVIDER, f"response_url -> {status}: {detail}", status, retry_after
+        )
+    raise PermanentIntegrationError(PROVIDER, f"response_url -> {status}: {detail}", status)

@@ -133,7 +133,10 @@ class IncidentService:
     def _numbered(self, incident: Incident) -> Incident:
         if incident.number is not None:
             return incident
-        return self._set_once(incident, "number", self.incidents.allocate_number())
+        number = self.incidents.allocate_number()
+        if self.incidents.set_number(incident.id, number):
+            return incident.model_copy(update={"number": number})
+        return self.incidents.get(incident.id)
 
     def _set_once(self, incident: Incident, attribute: str, value: object) -> Incident:
         """Write a set-once attribute; if another writer set it first, theirs is the one."""

@@ -518,6 +518,10 @@ class ResponseSteps:
         chat = self.adapters.chat
         name = channel_name(p.prefix, incident.number, incident.title, incident.id)
         channel = chat.create_channel(name, f"{incident.ref}: {incident.title}"[:250])
+        # chat-ops finds the incident of a command typed in its channel with one get
+        from tocsin.dal.chatops import ChannelDirectory
+
+        ChannelDirectory(self.steps.table).put(chat.provider, channel.id, incident.id)
         chat.set_topic(channel, self._topic(incident))
         return StepResult(
             chat.provider,

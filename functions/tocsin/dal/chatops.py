@@ -1,0 +1,148 @@
+"""Chat-ops records: which incident a chat channel belongs to, and previews waiting for a click.
+
+- `CHANNEL#<provider>#<channel id> / INCIDENT`: written when the response workflow creates
+  the incident channel (a get, never a scan, answers "which incident is this channel?").
+- `CHATDRAFT#<id> / DRAFT`: what a preview showed (pages, status, wording per page) and its
+  state: `pending` -> `publishing` (claimed by one delivery) -> `published` | `cancelled`.
+  The claim makes a Publish clicked twice (or delivered twice) publish once. Expires after a
+  day (TTL).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from tocsin.dal import schema
+from tocsin.dal.aws import client
+from tocsin.dal.dynamo import deser, is_conditional_failure, ser, ser_value
+
+DRAFT_TTL_SECONDS = 24 * 3600
+#: a claim older than this is taken over (its holder died before finishing)
+CLAIM_SECONDS = 120
+
+
+def _channel_key(provider: str, channel_id: str) -> dict[str, Any]:
+    return {schema.PK: f"CHANNEL#{provider}#{channel_id}", schema.SK: "INCIDENT"}
+
+
+def _draft_key(draft_id: str) -> dict[str, Any]:
+    return {schema.PK: f"CHATDRAFT#{draft_id}", schema.SK: "DRAFT"}
+
+
+class ChannelDirectory:
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.ddb = client("dynamodb")
+
+    def put(self, provider: str, channel_id: str, incident_id: str) -> None:
+        self.ddb.put_item(
+            TableName=self.table,
+            Item=ser(
+                {
+                    **_channel_key(provider, channel_id),
+                    "type": "incident_channel",
+                    "incident_id": incident_id,
+                }
+            ),
+        )
+
+    def incident_of(self, provider: str, channel_id: str) -> str | None:
+        resp = self.ddb.get_item(
+            TableName=self.table, Key=ser(_channel_key(provider, channel_id)), ConsistentRead=True
+        )
+        return str(deser(resp["Item"])["incident_id"]) if "Item" in resp else None
+
+
+class DraftStore:
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.ddb = client("dynamodb")
+
+    def put(self, draft_id: str, draft: dict[str, Any]) -> None:
+        self.ddb.put_item(
+            TableName=self.table,
+            Item=ser(
+                {
+                    **draft,
+                    **_draft_key(draft_id),
+                    "type": "chat_draft",
+                    "id": draft_id,
+                    "state": "pending",
+                    schema.TTL_ATTRIBUTE: int(time.time()) + DRAFT_TTL_SECONDS,
+                }
+            ),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    def get(self, draft_id: str) -> dict[str, Any] | None:
+        resp = self.ddb.get_item(
+            TableName=self.table, Key=ser(_draft_key(draft_id)), ConsistentRead=True
+        )
+        return deser(resp["Item"]) if "Item" in resp else None
+
+    def claim(self, draft_id: str, owner: str, by: str, now: float | None = None) -> bool:
+        """Take a pending draft for publishing (or cancelling). True for the one caller that
+        gets it: `owner` (a delivery id) may take it again (a redelivery of the same request),
+        and a claim older than CLAIM_SECONDS may be taken over."""
+        now = time.time() if now is None else now
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=ser(_draft_key(draft_id)),
+                UpdateExpression="SET #s = :publishing, #o = :owner, #b = :by, #at = :now",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND (#s = :pending OR (#s = :publishing AND "
+                    "(#o = :owner OR #at < :stale)))"
+                ),
+                ExpressionAttributeNames={
+                    "#s": "state",
+                    "#o": "owner",
+                    "#b": "by",
+                    "#at": "claimed_at",
+                },
+                ExpressionAttributeValues={
+                    ":publishing": ser_value("publishing"),
+                    ":pending": ser_value("pending"),
+                    ":owner": ser_value(owner),
+                    ":by": ser_value(by),
+                    ":now": ser_value(now),
+                    ":stale": ser_value(now - CLAIM_SECONDS),
+                },
+            )
+            return True
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+
+    def finish(self, draft_id: str, state: str, result: dict[str, Any]) -> None:
+        """`published` or `cancelled`, with what was done (shown to a second click)."""
+        self.ddb.update_item(
+            TableName=self.table,
+            Key=ser(_draft_key(draft_id)),
+            UpdateExpression="SET #s = :state, #r = :result",
+            ExpressionAttributeNames={"#s": "state", "#r": "result"},
+            ExpressionAttributeValues={":state": ser_value(state), ":result": ser_value(result)},
+        )
+
+    def release(self, draft_id: str, owner: str) -> None:
+        """Give a claimed draft back (the publish failed and may be clicked again)."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=ser(_draft_key(draft_id)),
+                UpdateExpression="SET #s = :pending REMOVE #o",
+                ConditionExpression="#s = :publishing AND #o = :owner",
+                ExpressionAttributeNames={"#s": "state", "#o": "owner"},
+                ExpressionAttributeValues={
+                    ":pending": ser_value("pending"),
+                    ":publishing": ser_value("publishing"),
+                    ":owner": ser_value(owner),
+                },
+            )
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise

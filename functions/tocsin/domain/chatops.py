@@ -1,0 +1,52 @@
+"""Chat-ops configuration (`chatops:`): who may do what from chat.
+
+chatops:
+  permissions:
+    # incident roles (the incident's holder), person ids, team names, or `anyone`
+    statuspage: [communications, commander]
+    # when no role in the list is held, anyone in the incident channel may (default true)
+    anyone_when_unassigned: true
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: the words an entry of a permission list may be besides roles, people and teams
+ANYONE = "anyone"
+#: who may publish to status pages when the configuration says nothing
+DEFAULT_STATUSPAGE = ("communications", "commander")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChatOpsPermissions(Strict):
+    #: who may publish an incident to its status pages from chat
+    statuspage: list[str] = Field(default_factory=lambda: list(DEFAULT_STATUSPAGE))
+    #: when none of the roles a list names is held on the incident, anyone may
+    anyone_when_unassigned: bool = True
+
+
+class ChatOpsConfig(Strict):
+    permissions: ChatOpsPermissions = ChatOpsPermissions()
+
+
+def permission_problems(
+    config: ChatOpsConfig, roles: set[str], people: set[str], teams: set[str]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every entry of a permission list must be a role, a person, a team or `anyone`."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    lists = {"statuspage": config.permissions.statuspage}
+    for action, entries in lists.items():
+        for index, entry in enumerate(entries):
+            if entry != ANYONE and entry not in roles | people | teams:
+                problems.append(
+                    (
+                        ("chatops", "permissions", action, index),
+                        f"{entry!r} is not `anyone`, an incident role "
+                        f"({', '.join(sorted(roles))}), a person or a team",
+                    )
+                )
+    return problems

@@ -1,0 +1,129 @@
+"""Chat-ops answers as Slack messages (Block Kit) for a response_url.
+
+Every answer is ephemeral (only the person who typed the command sees it). The preview has
+one section per status page and two buttons whose `value` is the stored draft's id (well
+under Slack's 2,000 characters); Publish and Cancel replace the preview (`replace_original`).
+All caller text (titles, wording) is escaped and cut to Slack's limits by `fit`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tocsin.integrations.slack import MAX_FALLBACK_TEXT, MAX_HEADER, MAX_SECTION_TEXT, fit
+from tocsin.services.chatops import Answer, Cancelled, Preview, Published, Reply
+
+PUBLISH = "tocsin.statuspage.publish"
+CANCEL = "tocsin.statuspage.cancel"
+ACTIONS = frozenset({PUBLISH, CANCEL})
+#: pages shown in one preview (each takes two blocks; a message holds at most 50)
+MAX_PAGES = 20
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": _mrkdwn(text)}
+
+
+def render(answer: Answer) -> dict[str, Any]:
+    if isinstance(answer, Preview):
+        return _preview(answer)
+    if isinstance(answer, Published):
+        return _published(answer)
+    if isinstance(answer, Cancelled):
+        return {
+            "response_type": "ephemeral",
+            "replace_original": True,
+            "text": f"Cancelled by {fit(answer.by, 100)}: nothing was published.",
+        }
+    return _reply(answer)
+
+
+def _reply(reply: Reply) -> dict[str, Any]:
+    text = fit(reply.text, MAX_SECTION_TEXT)
+    message: dict[str, Any] = {
+        "response_type": "ephemeral",
+        "text": fit(reply.text, MAX_FALLBACK_TEXT),
+        "blocks": [_section(text)],
+    }
+    if reply.lines:
+        body = "\n".join(f"• {fit(line, 300)}" for line in reply.lines)
+        message["blocks"].append(_section(body[:MAX_SECTION_TEXT]))
+    if reply.replace:
+        message["replace_original"] = True
+    return message
+
+
+def _preview(preview: Preview) -> dict[str, Any]:
+    incident = preview.incident
+    title = f"Status page preview: {incident.ref} {incident.title}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": fit(title, MAX_HEADER)}}
+    ]
+    for draft in preview.drafts[:MAX_PAGES]:
+        name = preview.page_names.get(draft.page, draft.page)
+        action = f"update {draft.record_id}" if draft.record_id else "open a new incident"
+        components = (
+            ", ".join(f"{fit(k, 100)}: {v.value}" for k, v in draft.components.items()) or "none"
+        )
+        head = (
+            f"*{fit(name, 150)}* ({draft.page}): {action}\n"
+            f"*Status:* {draft.status.value}   *Impact:* {draft.impact.value}\n"
+            f"*Components:* {components}\n"
+        )
+        blocks.append(_section(head + ">" + fit(draft.body, MAX_SECTION_TEXT - len(head) - 1)))
+    if len(preview.drafts) > MAX_PAGES:
+        blocks.append(_section(f"… and {len(preview.drafts) - MAX_PAGES} more pages"))
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": "tocsin.statuspage",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": PUBLISH,
+                    "text": {"type": "plain_text", "text": "Publish"},
+                    "style": "primary",
+                    "value": preview.draft_id,
+                },
+                {
+                    "type": "button",
+                    "action_id": CANCEL,
+                    "text": {"type": "plain_text", "text": "Cancel"},
+                    "value": preview.draft_id,
+                },
+            ],
+        }
+    )
+    pages = ", ".join(preview.page_names.get(d.page, d.page) for d in preview.drafts)
+    return {
+        "response_type": "ephemeral",
+        "text": fit(f"Status page preview for {incident.ref} ({pages})", MAX_FALLBACK_TEXT),
+        "blocks": blocks,
+    }
+
+
+def _published(published: Published) -> dict[str, Any]:
+    incident = published.incident
+    blocks: list[dict[str, Any]] = [
+        _section(
+            f"*Published {incident.ref} to the status page* (by {fit(published.author, 100)}):"
+        )
+    ]
+    for page in published.pages[:MAX_PAGES]:
+        what = page["status"] if page["changed"] else f"{page['status']} (it said this already)"
+        link = page["url"] if str(page["url"]).startswith(("https://", "http://")) else ""
+        name = fit(str(page["name"]), 150)
+        shown = f"<{link}|{name}>" if link else name
+        text = f"{shown}: {what}\n"
+        blocks.append(_section(text + ">" + fit(str(page["body"]), MAX_SECTION_TEXT - 200)))
+    names = ", ".join(str(p["name"]) for p in published.pages)
+    return {
+        "response_type": "ephemeral",
+        "replace_original": True,
+        "text": fit(f"Published {incident.ref} to {names}", MAX_FALLBACK_TEXT),
+        "blocks": blocks,
+    }

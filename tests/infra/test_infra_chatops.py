@@ -1,0 +1,91 @@
+"""Chat-ops: the chatops function serves the Slack endpoints and consumes its own queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from cfn_query import functions_by_name, resources, target
+from tocsin.routes import ROUTES, Function
+from tocsin.settings import ENV_CHATOPS_QUEUE, ENV_STATUS_BUCKET
+
+from tests.infra.test_infra_functions import role_statements
+
+pytestmark = pytest.mark.xdist_group("synth")
+
+
+def chatops_queues(template_json: dict[str, Any]) -> tuple[str, str]:
+    found = {
+        qid: q
+        for qid, q in resources(template_json, "AWS::SQS::Queue").items()
+        if qid.startswith("ChatOps")
+    }
+    [main] = [qid for qid, q in found.items() if "RedrivePolicy" in q["Properties"]]
+    [dlq] = [qid for qid in found if qid != main]
+    return main, dlq
+
+
+def test_the_slack_routes_go_to_the_chatops_function() -> None:
+    slack = {(r.method, r.path): r.function for r in ROUTES if r.path.startswith("/v1/slack/")}
+    assert slack == {
+        ("POST", "/v1/slack/commands"): Function.CHATOPS,
+        ("POST", "/v1/slack/interactions"): Function.CHATOPS,
+    }
+
+
+def test_the_queue_is_encrypted_tls_only_with_a_dead_letter_queue(
+    template_json: dict[str, Any],
+) -> None:
+    main, dlq = chatops_queues(template_json)
+    queue = template_json["Resources"][main]["Properties"]
+    assert target(queue["RedrivePolicy"]["deadLetterTargetArn"]) == dlq
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 3
+    assert queue["MessageRetentionPeriod"] == 1800  # a response_url lasts 30 minutes
+    for queue_id in (main, dlq):
+        assert template_json["Resources"][queue_id]["Properties"]["SqsManagedSseEnabled"] is True
+    covered = set()
+    for policy in resources(template_json, "AWS::SQS::QueuePolicy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Deny" and statement["Condition"] == {
+                "Bool": {"aws:SecureTransport": "false"}
+            }:
+                covered |= {target(q) for q in policy["Properties"]["Queues"]}
+    assert {main, dlq} <= covered
+
+
+def test_the_function_consumes_its_queue_with_partial_batch_responses(
+    template_json: dict[str, Any],
+) -> None:
+    main, _ = chatops_queues(template_json)
+    function = functions_by_name(template_json)[Function.CHATOPS]
+    (mapping,) = [
+        m["Properties"]
+        for m in resources(template_json, "AWS::Lambda::EventSourceMapping").values()
+        if target(m["Properties"]["EventSourceArn"]) == main
+    ]
+    assert target(mapping["FunctionName"]) == function
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    props = template_json["Resources"][function]["Properties"]
+    variables = props["Environment"]["Variables"]
+    assert target(variables[ENV_CHATOPS_QUEUE]) == main
+    assert ENV_STATUS_BUCKET in variables
+    timeout = props["Timeout"]
+    visibility = template_json["Resources"][main]["Properties"]["VisibilityTimeout"]
+    assert visibility >= 6 * timeout
+
+
+def test_it_may_send_to_its_queue_and_publish_status_pages_only(
+    template_json: dict[str, Any],
+) -> None:
+    main, _ = chatops_queues(template_json)
+    statements = role_statements(template_json, Function.CHATOPS)
+
+    def actions_of(statement: dict[str, Any]) -> list[str]:
+        action = statement["Action"]
+        return action if isinstance(action, list) else [action]
+
+    (send,) = [s for s in statements if "sqs:SendMessage" in actions_of(s)]
+    assert target(send["Resource"]) == main
+    actions = {a for s in statements for a in actions_of(s)}
+    assert not any(a.startswith(("states:", "sns:", "ses:")) for a in actions), actions
+    assert "s3:PutObject" in actions  # status/* of the status bucket (test_infra_statuspage)
