@@ -19,7 +19,8 @@ from tocsin.dal import schema
 from tocsin.dal.aws import client
 from tocsin.dal.dynamo import deser, is_conditional_failure, ser, ser_value
 
-DRAFT_TTL_SECONDS = 24 * 3600
+#: as long as the response_url that answers a click works (Slack: 30 minutes)
+DRAFT_TTL_SECONDS = 30 * 60
 #: a claim older than this is taken over (its holder died before finishing)
 CLAIM_SECONDS = 120
 

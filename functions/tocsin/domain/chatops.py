@@ -4,8 +4,9 @@ chatops:
   permissions:
     # incident roles (the incident's holder), person ids, team names, or `anyone`
     statuspage: [communications, commander]
-    # when no role in the list is held, anyone in the incident channel may (default true)
-    anyone_when_unassigned: true
+    # when no role in the list is held on the incident, the people of the incident's
+    # service team may (default true); `anyone` in the list lets every chat user publish
+    team_when_unassigned: true
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ class Strict(BaseModel):
 class ChatOpsPermissions(Strict):
     #: who may publish an incident to its status pages from chat
     statuspage: list[str] = Field(default_factory=lambda: list(DEFAULT_STATUSPAGE))
-    #: when none of the roles a list names is held on the incident, anyone may
-    anyone_when_unassigned: bool = True
+    #: when none of the roles a list names is held on the incident, the people of the
+    #: incident's service team (owners and members) may — never an unknown chat user
+    team_when_unassigned: bool = True
 
 
 class ChatOpsConfig(Strict):

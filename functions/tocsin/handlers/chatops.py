@@ -17,6 +17,7 @@ the response_url (it lets anyone post as the app for 30 minutes).
 
 from __future__ import annotations
 
+import base64
 import json
 import urllib.parse
 from typing import Any
@@ -63,7 +64,11 @@ def _verified() -> tuple[bool, bytes]:
     from tocsin.integrations import slack
 
     event = app.current_event
-    body = (event.decoded_body or "").encode("utf-8")
+    raw = event.get("body") or ""
+    try:  # the bytes Slack signed (API Gateway base64-encodes some bodies)
+        body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode("utf-8")
+    except ValueError:
+        return False, b""
     c = container()
     chat = c.config.integrations.chat
     if chat.provider != PROVIDER or not chat.secret:
@@ -97,7 +102,7 @@ def slack_command() -> Response[Any]:
     from tocsin.integrations.slack_chatops import render
     from tocsin.services.chatops import COMMANDS, help_reply
 
-    form = dict(urllib.parse.parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    form = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
     text = form.get("text", "")
     words = text.split(None, 1)
     name = words[0].lower() if words else "help"
@@ -125,7 +130,7 @@ def slack_interaction() -> Response[Any]:
         return _unauthorized()
     from tocsin.integrations.slack_chatops import ACTIONS
 
-    form = dict(urllib.parse.parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    form = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
     try:
         payload = json.loads(form.get("payload") or "{}")
     except ValueError:
@@ -185,24 +190,43 @@ def _post(job: dict[str, Any], message: dict[str, Any]) -> None:
     slack.post_response(options, str(job.get("response_url") or ""), message)
 
 
+def _tell(job: dict[str, Any], answer: Any) -> None:
+    """Answer through the response_url. Slack refusing the message for good (an expired URL,
+    blocks it rejects) is logged and the job ends: retrying would redo the work and still
+    not reach the person. An outage (429/5xx) is raised: SQS retries the job, and a redone
+    Publish shows the result it already had."""
+    from tocsin.integrations.ports import PermanentIntegrationError
+    from tocsin.integrations.slack_chatops import render
+
+    try:
+        _post(job, render(answer))
+    except PermanentIntegrationError as exc:
+        logger.warning("chat-ops answer not delivered", extra={"error": str(exc)[:300]})
+
+
 def record_handler(record: SQSRecord) -> None:
     from tocsin.domain.errors import TocsinError
     from tocsin.integrations.ports import IntegrationError, PermanentIntegrationError
-    from tocsin.integrations.slack_chatops import render
     from tocsin.services.chatops import Reply
 
     job = json.loads(record.body)
     last = int(record.attributes.approximate_receive_count or 1) >= MAX_RECEIVES
     try:
         answer = _answer(job, record.message_id)
-    except (TocsinError, PermanentIntegrationError) as exc:  # for good: say why
-        logger.warning("chat-ops request failed", extra={"error": str(exc)[:300]})
+    except TocsinError as exc:  # for good, and meant for the person: say why
+        logger.warning("chat-ops request refused", extra={"error": str(exc)[:300]})
         answer = Reply(f"That did not work: {str(exc)[:500]}")
+    except PermanentIntegrationError as exc:  # for good; the detail stays in the log
+        logger.warning("chat-ops request failed", extra={"error": str(exc)[:300]})
+        answer = Reply(
+            f"That did not work ({exc.provider} refused it; request {record.message_id})."
+        )
     except Exception as exc:
+        logger.exception("chat-ops request failed", extra={"request": record.message_id})
         if last or (isinstance(exc, IntegrationError) and not exc.retryable):
-            _post(job, render(Reply(f"That failed, please try again: {str(exc)[:300]}")))
+            _tell(job, Reply(f"That failed, please try again (request {record.message_id})."))
         raise
-    _post(job, render(answer))
+    _tell(job, answer)
     logger.info(
         "chat-ops answered", extra={"kind": job.get("kind"), "answer": type(answer).__name__}
     )

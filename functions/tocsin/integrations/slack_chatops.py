@@ -70,9 +70,9 @@ def _preview(preview: Preview) -> dict[str, Any]:
             ", ".join(f"{fit(k, 100)}: {v.value}" for k, v in draft.components.items()) or "none"
         )
         head = (
-            f"*{fit(name, 150)}* ({draft.page}): {action}\n"
+            f"*{fit(name, 150)}* ({fit(draft.page, 40)}): {action}\n"
             f"*Status:* {draft.status.value}   *Impact:* {draft.impact.value}\n"
-            f"*Components:* {components}\n"
+            f"*Components:* {fit(components, 800)}\n"
         )
         blocks.append(_section(head + ">" + fit(draft.body, MAX_SECTION_TEXT - len(head) - 1)))
     if len(preview.drafts) > MAX_PAGES:
@@ -119,7 +119,9 @@ def _published(published: Published) -> dict[str, Any]:
         name = fit(str(page["name"]), 150)
         shown = f"<{link}|{name}>" if link else name
         text = f"{shown}: {what}\n"
-        blocks.append(_section(text + ">" + fit(str(page["body"]), MAX_SECTION_TEXT - 200)))
+        blocks.append(
+            _section(text + ">" + fit(str(page["body"]), MAX_SECTION_TEXT - len(text) - 1))
+        )
     names = ", ".join(str(p["name"]) for p in published.pages)
     return {
         "response_type": "ephemeral",

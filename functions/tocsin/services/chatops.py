@@ -171,8 +171,17 @@ class ChatOps:
                 "incident_id": incident.id,
                 "requested_by": request.user_id,
                 "channel_id": request.channel_id,
+                # what the preview was made from: Publish refuses when any of it changed
+                "incident_state": _state_of(incident),
                 "pages": [
-                    {"page": d.page, "status": d.status.value, "body": d.body} for d in drafts
+                    {
+                        "page": d.page,
+                        "status": d.status.value,
+                        "body": d.body,
+                        "record_id": d.record_id,
+                        "record_version": _version(service, d.page, d.record_id),
+                    }
+                    for d in drafts
                 ],
             },
         )
@@ -195,9 +204,15 @@ class ChatOps:
         if denied:
             return Reply(denied)
         author = person or request.user_id
-        if not self.drafts.claim(draft_id, request.delivery, author):
-            return self._already(draft)
         service = self.status_pages()
+        if draft.get("state", "pending") == "pending" and self._stale(service, incident, draft):
+            return Reply(
+                f"This preview is out of date: {incident.ref} or its status page changed since "
+                f"it was made. Run `{SLASH} statuspage` again to see what would be posted now.",
+                replace=True,
+            )
+        if not self.drafts.claim(draft_id, request.delivery, author):
+            return self._already(draft, request.delivery)
         done: list[dict[str, Any]] = []
         try:
             for item in draft["pages"]:
@@ -237,15 +252,34 @@ class ChatOps:
             return Reply("This preview has expired: nothing was published.", replace=True)
         by = self.person_of(request) or request.user_id
         if not self.drafts.claim(draft_id, request.delivery, by):
-            return self._already(draft)
+            return self._already(draft, request.delivery)
         self.drafts.finish(draft_id, "cancelled", {"by": by})
         return Cancelled(by=by)
 
-    def _already(self, draft: dict[str, Any]) -> Reply:
-        """A second click (or a click while the first is being handled): nothing is done."""
+    def _stale(self, service: StatusPageService, incident: Incident, draft: dict[str, Any]) -> bool:
+        """Whether what the preview showed is no longer what Publish would post: the incident's
+        status or severity changed, or a page's record was opened, updated or resolved since
+        (an old preview must never reopen what was resolved meanwhile)."""
+        if draft.get("incident_state") != _state_of(incident):
+            return True
+        for item in draft["pages"]:
+            record_id = service.store.record_for_incident(incident.id, str(item["page"]))
+            if record_id != item.get("record_id"):
+                return True
+            if _version(service, str(item["page"]), record_id) != item.get("record_version"):
+                return True
+        return False
+
+    def _already(self, draft: dict[str, Any], delivery: str = "") -> Answer:
+        """A second click (or a click while the first is being handled): nothing is done. A
+        redelivery of the click that published (its answer got lost) shows the result again."""
         fresh = self.drafts.get(str(draft["id"])) or draft
         state = fresh.get("state")
-        by = (fresh.get("result") or {}).get("by") or fresh.get("by") or "someone"
+        result = fresh.get("result") or {}
+        by = result.get("by") or fresh.get("by") or "someone"
+        if state == "published" and delivery and fresh.get("owner") == delivery:
+            incident = self.incidents.get(str(fresh["incident_id"]))
+            return Published(incident=incident, author=by, pages=list(result.get("pages") or []))
         if state == "published":
             return Reply(f"Already published by {by}: nothing was posted twice.")
         if state == "cancelled":
@@ -264,7 +298,8 @@ class ChatOps:
         """Why this user may not publish the incident to status pages (None: they may).
         `chatops.permissions.statuspage` lists incident roles (their holder on this incident),
         people, teams or `anyone`; when none of the listed roles is held (and
-        `anyone_when_unassigned`), anyone may."""
+        `team_when_unassigned`), the people of the incident's service team may. A chat user
+        who is not a configured person may only with `anyone`."""
         rules = self.config.chatops.permissions
         entries = rules.statuspage
         if ANYONE in entries:
@@ -282,7 +317,9 @@ class ChatOps:
                     return None
             elif person is not None and entry == person:
                 return None
-        if rules.anyone_when_unassigned and role_ids and not any(holders.get(r) for r in role_ids):
+        unheld = role_ids and not any(holders.get(r) for r in role_ids)
+        team = self.config.team_of(incident.service)
+        if rules.team_when_unassigned and unheld and team and person in team.people:
             return None
         who = []
         for entry in entries:
@@ -354,3 +391,14 @@ def _or(items: list[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _state_of(incident: Incident) -> dict[str, str]:
+    return {"status": incident.status.value, "severity": incident.severity}
+
+
+def _version(service: StatusPageService, page: str, record_id: str | None) -> int | None:
+    if not record_id:
+        return None
+    record = service.store.get(page, record_id)
+    return record.version if record else None
