@@ -28,7 +28,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from aws_cdk import Aws, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, Fn, Stack
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_iam as iam
@@ -40,6 +40,7 @@ from tocsin.services import cloudfront_cookies
 from tocsin.services.statuspage import STATUS_HEADERS
 
 from infra.nag import acknowledge, acknowledge_wildcard_resource
+from infra.storage import private_bucket
 
 #: key prefix of every status page object (and the URL path prefix)
 STATUS_PREFIX = "status/"
@@ -166,16 +167,11 @@ class StatusPageHosting(Construct):
         if self.private_pages:
             self.public_key, self.key_group = self._key_group(public_key_pem)
 
-        self.bucket = s3.Bucket(
+        self.bucket = private_bucket(
             self,
             "Bucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix="status-pages/",
+            access_logs=access_logs,
+            log_prefix="status-pages/",
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="tidy-versions-and-uploads",
@@ -184,7 +180,6 @@ class StatusPageHosting(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 )
             ],
-            removal_policy=RemovalPolicy.RETAIN,
         )
         bucket_origin = origins.S3BucketOrigin.with_origin_access_control(
             self.bucket,

@@ -110,17 +110,38 @@ def _access_log_bucket(scope: Construct) -> s3.Bucket:
     return bucket
 
 
-def _artifact_bucket(scope: Construct, access_logs: s3.IBucket) -> s3.Bucket:
+def private_bucket(
+    scope: Construct,
+    construct_id: str,
+    *,
+    access_logs: s3.IBucket,
+    log_prefix: str,
+    lifecycle_rules: list[s3.LifecycleRule],
+) -> s3.Bucket:
+    """A bucket nobody reads but through IAM (or CloudFront's origin access control):
+    public access blocked, SSE-S3, TLS only, versioned, access-logged, kept on stack deletion.
+    The artifact bucket and the status page bucket are both made here."""
     return s3.Bucket(
         scope,
-        "ArtifactBucket",
+        construct_id,
         block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
         encryption=s3.BucketEncryption.S3_MANAGED,
         enforce_ssl=True,
         object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         versioned=True,
         server_access_logs_bucket=access_logs,
-        server_access_logs_prefix="artifacts/",
+        server_access_logs_prefix=log_prefix,
+        lifecycle_rules=lifecycle_rules,
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+
+
+def _artifact_bucket(scope: Construct, access_logs: s3.IBucket) -> s3.Bucket:
+    return private_bucket(
+        scope,
+        "ArtifactBucket",
+        access_logs=access_logs,
+        log_prefix="artifacts/",
         lifecycle_rules=[
             s3.LifecycleRule(
                 id="expire-raw-payloads",
@@ -135,5 +156,4 @@ def _artifact_bucket(scope: Construct, access_logs: s3.IBucket) -> s3.Bucket:
                 abort_incomplete_multipart_upload_after=Duration.days(1),
             ),
         ],
-        removal_policy=RemovalPolicy.RETAIN,
     )
