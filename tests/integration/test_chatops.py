@@ -403,6 +403,28 @@ def test_outside_an_incident_channel_it_asks_which_incident(http: Http, slack: F
     assert "actions" not in [b["type"] for b in asked["blocks"]]
 
 
+def test_a_stranger_is_not_shown_the_open_incidents(http: Http, slack: FakeSlack) -> None:
+    sev2(http)
+    _, url = command(http, slack, "statuspage", user=STRANGER)
+    (asked,) = slack.responses(url)
+    assert "Which incident?" in asked["text"]
+    assert "Checkout down" not in json.dumps(asked)
+
+
+def test_only_who_asked_for_a_preview_can_publish_it(http: Http, slack: FakeSlack) -> None:
+    incident_id = sev2(http, comms="carol", commander="alice")
+    channel_id, channel_name = channel_of(http, incident_id)
+    where = {"channel_id": channel_id, "channel_name": channel_name}
+    _, url = command(http, slack, "statuspage identified x", user=CAROL, **where)
+    (preview,) = slack.responses(url)
+    publish, _ = buttons(preview)
+    # alice may publish too, but this preview is carol's
+    _, click_url = click(http, slack, publish["action_id"], publish["value"], user=ALICE)
+    (refused,) = slack.responses(click_url)
+    assert "Only the person who asked" in refused["text"]
+    assert records(http, "public") == []
+
+
 def test_outside_a_channel_the_ref_names_the_incident(http: Http, slack: FakeSlack) -> None:
     incident_id = sev2(http)
     ref = http.call("GET", f"/v1/incidents/{incident_id}").body["ref"]

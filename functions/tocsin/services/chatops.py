@@ -143,8 +143,10 @@ class ChatOps:
 
     def statuspage(self, request: Request, args: str) -> Answer:
         incident, args = self._incident(request, args)
-        if incident is None:
-            return self._which_incident(f"{SLASH} statuspage")
+        if incident is None:  # open incidents are listed only to configured people
+            return self._which_incident(
+                f"{SLASH} statuspage", listed=self.person_of(request) is not None
+            )
         words = args.split(None, 1)
         status: IncidentStatus | None = None
         if words and words[0].lower() in STATUS_WORDS:
@@ -204,6 +206,8 @@ class ChatOps:
         if denied:
             return Reply(denied)
         author = person or request.user_id
+        if request.user_id != draft.get("requested_by"):
+            return Reply("Only the person who asked for this preview can publish it.")
         service = self.status_pages()
         if draft.get("state", "pending") == "pending" and self._stale(service, incident, draft):
             return Reply(
@@ -373,7 +377,10 @@ class ChatOps:
         self.channels.put(request.provider, request.channel_id, incident.id)
         return incident
 
-    def _which_incident(self, usage: str) -> Reply:
+    def _which_incident(self, usage: str, listed: bool = True) -> Reply:
+        ask = f"Which incident? Run this in the incident's channel or name it: `{usage} INC-42 …`."
+        if not listed:
+            return Reply(ask)
         items, _ = self.incidents.search(OPEN_STATUSES, limit=LIST_OPEN)
         if not items:
             return Reply(
