@@ -558,3 +558,28 @@ def test_one_broken_page_does_not_stop_the_others(
     assert done["internal"]["published"]
     monkeypatch.setattr(service, "publish", real)
     assert any(r["page"] == "public" and r["published"] for r in service.refresh())
+
+
+def test_the_sweeper_reads_a_page_history_only_when_something_is_due(
+    http: Http, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tocsin.handlers.container import container
+
+    service = container().status_pages
+    record = open_incident(http)
+    http.call(  # resolved: no downtime accruing, so the next change in time is midnight
+        "POST",
+        f"/v1/status-pages/public/incidents/{record['id']}/updates",
+        {"status": "resolved", "body": "Fixed."},
+    )
+    service.refresh()  # both pages published; their next change in time is ahead
+    listed: list[str] = []
+    real = service.store.list
+
+    def counting(page: str) -> Any:
+        listed.append(page)
+        return real(page)
+
+    monkeypatch.setattr(service.store, "list", counting)
+    assert service.refresh() == []
+    assert listed == []  # one state read per page, not its records

@@ -502,8 +502,21 @@ class StatusPageService:
         template's wording. Without `status`, the incident's (a status the record already
         passed, e.g. `identified` while the incident is acknowledged, stays)."""
         page = self.page(page_id)
+        return self._person_draft(incident, page, self._current(incident, page), status, body)
+
+    def _current(self, incident: Incident, page: StatusPageConfig) -> StatusRecord | None:
+        """The incident's record on the page, if it has one."""
         record_id = self.store.record_for_incident(incident.id, page.id)
-        current = self.store.get(page.id, record_id) if record_id else None
+        return self.store.get(page.id, record_id) if record_id else None
+
+    def _person_draft(
+        self,
+        incident: Incident,
+        page: StatusPageConfig,
+        current: StatusRecord | None,
+        status: IncidentStatus | None,
+        body: str | None,
+    ) -> Draft:
         if status:
             status = IncidentStatus(status)
         else:
@@ -547,15 +560,17 @@ class StatusPageService:
         )
 
     def _automatic(
-        self, incident: Incident, page: StatusPageConfig, body: str | None
+        self,
+        incident: Incident,
+        page: StatusPageConfig,
+        current: StatusRecord | None,
+        body: str | None,
     ) -> Draft | None:
         """What the response workflow posts on a page, or None. The workflow keeps its own
         posts in step with the incident (status, the severity's impact and component
         statuses); once a person has posted, it only moves the record on to a later phase
         (monitoring, resolved) and keeps the person's impact and components. It never
         reopens a closed record: that is a person's call."""
-        record_id = self.store.record_for_incident(incident.id, page.id)
-        current = self.store.get(page.id, record_id) if record_id else None
         status = STATUS_FOR[incident.status]
         if current is None:
             return self._draft(incident, page, None, status, body)
@@ -611,14 +626,15 @@ class StatusPageService:
         only_existing: bool,
         automatic: bool,
     ) -> StatusRecord | None:
+        current = self._current(incident, page)
         draft = (
-            self._automatic(incident, page, body)
+            self._automatic(incident, page, current, body)
             if automatic
-            else self.draft(incident, page.id, status, body)
+            else self._person_draft(incident, page, current, status, body)
         )
         if draft is None:
             return None
-        if draft.record_id is None:
+        if current is None:
             if only_existing:
                 return None
             try:
@@ -634,7 +650,6 @@ class StatusPageService:
                 )
             except RecordExistsError:  # opened concurrently: the caller tries again
                 raise VersionConflictError("opened concurrently") from None
-        current = self.record(page.id, draft.record_id)
         if (
             current.status == draft.status.value
             and current.impact is draft.impact
@@ -644,7 +659,7 @@ class StatusPageService:
             return None  # says this already
         return self.update(
             page.id,
-            draft.record_id,
+            current.id,
             status=draft.status.value,
             body=draft.body,
             author=author,
@@ -758,18 +773,20 @@ class StatusPageService:
                     result.deleted.append(path)
 
     def refresh(self) -> list[dict[str, Any]]:
-        """The sweeper's round: move maintenances along, then publish every page that is behind
-        (a publisher died, or a change found the lease taken and its holder crashed) or whose
-        output changes with time now."""
+        """The sweeper's round: publish every page that is behind (a publisher died, or a
+        change found the lease taken and its holder crashed) or whose output changes with time
+        now — moving its maintenances along first. A page's next change in time includes every
+        maintenance's start and end (`next_change_at`), so the records are only read when
+        something is due: one state read per page a minute, not the page's whole history."""
         now = self.clock()
         done = []
         for page in self.pages_config.pages:
             try:  # one broken page does not stop the others
-                changed = self.advance_maintenances(page.id)
                 state = self.store.state(page.id)
                 due = state.next_change_at is None or state.next_change_at <= now
-                behind = state.generation > state.published or changed
-                if due or behind:
+                if due:
+                    self.advance_maintenances(page.id)
+                if due or state.generation > state.published:
                     done.append(self.publish(page.id).as_dict())
             except Exception as exc:
                 logger.exception("status page refresh failed", extra={"page": page.id})
