@@ -20,29 +20,40 @@ MAX_RECEIVES = 5
 SWEEP_INTERVAL = Duration.minutes(1)
 
 
+def consumer_queues(
+    scope: Construct,
+    consumer: lambda_.Function,
+    max_receives: int,
+    retention: Duration | None = None,
+) -> tuple[sqs.Queue, sqs.Queue]:
+    """(queue, dead-letter queue) for a Lambda consumer: both encrypted and TLS-only, the
+    queue's visibility six times the consumer's timeout (AWS guidance), a message moved to
+    the dead letters after `max_receives`. The AWS events and chat-ops queues are made here."""
+    dead_letters = sqs.Queue(
+        scope,
+        "DeadLetterQueue",
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=Duration.days(14),
+    )
+    queue = sqs.Queue(
+        scope,
+        "Queue",
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        visibility_timeout=Duration.seconds(6 * _timeout_seconds(consumer)),
+        retention_period=retention,
+        dead_letter_queue=sqs.DeadLetterQueue(queue=dead_letters, max_receive_count=max_receives),
+    )
+    return queue, dead_letters
+
+
 class AwsEventIntake(Construct):
     """Rules -> encrypted, TLS-only queue (with a DLQ) -> the eventbridge_intake function."""
 
     def __init__(self, scope: Construct, construct_id: str, *, consumer: lambda_.Function) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letters = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        self.queue = sqs.Queue(
-            self,
-            "Queue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            # AWS guidance: at least six times the consumer's timeout.
-            visibility_timeout=Duration.seconds(6 * _timeout_seconds(consumer)),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                queue=self.dead_letters, max_receive_count=MAX_RECEIVES
-            ),
-        )
+        self.queue, self.dead_letters = consumer_queues(self, consumer, MAX_RECEIVES)
         # the same rules the local mode provisions (tocsin.routes.EVENT_RULES)
         for name, pattern in EVENT_RULES.items():
             events.Rule(
