@@ -104,6 +104,24 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Action:
+    """An interactive control on a message: a button, or a select when `options` are given.
+    Clicking it delivers `action_id` and `value` (for a select: the chosen option's value) to
+    the chat-ops endpoint (Slack: a `block_actions` interaction; Teams: an Adaptive Card
+    `Action.Submit` whose data is `{"action": action_id, "value": value}`)."""
+
+    label: str
+    action_id: str
+    value: str
+    #: "primary" | "danger" | None
+    style: str | None = None
+    #: (label, value) choices: rendered as a select instead of a button
+    options: tuple[tuple[str, str], ...] = ()
+    #: a question asked before the click counts (e.g. "Resolve INC-42?")
+    confirm: str | None = None
+
+
+@dataclass(frozen=True)
 class ChatMessage:
     """A provider-neutral message; Slack renders it as Block Kit, Teams as an Adaptive Card.
 
@@ -120,6 +138,8 @@ class ChatMessage:
     context: tuple[str, ...] = ()
     #: user ids (in the provider's namespace) to mention at the start of the message
     mentions: tuple[str, ...] = ()
+    #: interactive controls (incident summary, pages): Acknowledge, Escalate, Set severity…
+    actions: tuple[Action, ...] = ()
 
 
 @dataclass(frozen=True)
