@@ -128,7 +128,7 @@ def slack_interaction() -> Response[Any]:
     ok, body = _verified()
     if not ok:
         return _unauthorized()
-    from tocsin.integrations.slack_chatops import ACTIONS
+    from tocsin.services.chatops import ACTIONS
 
     form = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
     try:
@@ -162,8 +162,7 @@ def slack_interaction() -> Response[Any]:
 
 # --- the queue ---------------------------------------------------------------------------------
 def _answer(job: dict[str, Any], delivery: str) -> Any:
-    from tocsin.integrations.slack_chatops import CANCEL, PUBLISH
-    from tocsin.services.chatops import Reply, Request
+    from tocsin.services.chatops import Request
 
     chatops = container().chatops
     request = Request(
@@ -176,11 +175,7 @@ def _answer(job: dict[str, Any], delivery: str) -> Any:
     )
     if job.get("kind") == "command":
         return chatops.command(request)
-    if job.get("action") == PUBLISH:
-        return chatops.publish(request, str(job.get("value") or ""))
-    if job.get("action") == CANCEL:
-        return chatops.cancel(request, str(job.get("value") or ""))
-    return Reply("I do not know that button.")
+    return chatops.act(request, str(job.get("action") or ""), str(job.get("value") or ""))
 
 
 def _post(job: dict[str, Any], message: dict[str, Any]) -> None:

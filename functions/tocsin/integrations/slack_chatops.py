@@ -11,11 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from tocsin.integrations.slack import MAX_FALLBACK_TEXT, MAX_HEADER, MAX_SECTION_TEXT, fit
-from tocsin.services.chatops import Answer, Cancelled, Preview, Published, Reply
+from tocsin.services.chatops import (
+    CANCEL,
+    PUBLISH,
+    Answer,
+    Cancelled,
+    Preview,
+    Published,
+    Reply,
+)
 
-PUBLISH = "tocsin.statuspage.publish"
-CANCEL = "tocsin.statuspage.cancel"
-ACTIONS = frozenset({PUBLISH, CANCEL})
 #: pages shown in one preview (each takes two blocks; a message holds at most 50)
 MAX_PAGES = 20
 

@@ -46,6 +46,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "help": ("", "this list"),
 }
+#: the ids of the buttons and selects chat-ops answers (vendor-neutral: Slack's action_id,
+#: Teams' Action.Submit data `action`); `ChatOps.act` dispatches them
+PUBLISH = "tocsin.statuspage.publish"
+CANCEL = "tocsin.statuspage.cancel"
+ACTIONS = frozenset({PUBLISH, CANCEL})
 STATUS_WORDS = {s.value for s in IncidentStatus if s is not IncidentStatus.POSTMORTEM}
 _REF = re.compile(r"^INC-(\d{1,9})$", re.IGNORECASE)
 _INCIDENT_ID = re.compile(r"^inc-[0-9a-z]{26}$")
@@ -196,6 +201,15 @@ class ChatOps:
         )
 
     # --- buttons ----------------------------------------------------------------------------
+    def act(self, request: Request, action_id: str, value: str) -> Answer:
+        """A click on one of our buttons (or a choice in a select): `action_id` is one of
+        ACTIONS, `value` what the control carried."""
+        if action_id == PUBLISH:
+            return self.publish(request, value)
+        if action_id == CANCEL:
+            return self.cancel(request, value)
+        return Reply("I do not know that button.")
+
     def publish(self, request: Request, draft_id: str) -> Answer:
         draft = self.drafts.get(draft_id)
         if draft is None:
