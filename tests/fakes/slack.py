@@ -158,14 +158,101 @@ def _context_problem(block: dict[str, Any]) -> str | None:
     return None
 
 
+def _select_problem(element: dict[str, Any]) -> str | None:
+    """static_select: placeholder plain_text ≤ 150, 1-100 options (text ≤ 75, value ≤ 150)."""
+    placeholder = element.get("placeholder")
+    if placeholder is not None and (problem := _text_problem(placeholder, 150, plain_only=True)):
+        return f"placeholder {problem}"
+    options = element.get("options")
+    if not isinstance(options, list) or not 1 <= len(options) <= 100:
+        return "static_select options must hold 1-100 items"
+    for option in options:
+        if not isinstance(option, dict):
+            return "an option is not an object"
+        if problem := _text_problem(option.get("text"), 75, plain_only=True):
+            return f"option {problem}"
+        value = option.get("value")
+        if not isinstance(value, str) or not 1 <= len(value) <= 150:
+            return "option value must be 1-150 characters"
+    if "initial_option" in element and element["initial_option"] not in options:
+        return "initial_option must be one of the options"
+    return None
+
+
+def _confirm_problem(confirm: Any) -> str | None:
+    """A confirmation dialog: title ≤ 100, text ≤ 300, confirm/deny ≤ 30 (plain_text)."""
+    if not isinstance(confirm, dict):
+        return "confirm must be an object"
+    for key, limit in (("title", 100), ("text", 300), ("confirm", 30), ("deny", 30)):
+        if problem := _text_problem(confirm.get(key), limit, plain_only=key != "text"):
+            return f"confirm.{key} {problem}"
+    return None
+
+
+def validate_modal(view: dict[str, Any]) -> str | None:
+    """Why views.open would refuse this modal: type modal, title/submit/close plain_text ≤ 24,
+    ≤ 100 blocks, callback_id ≤ 255, private_metadata ≤ 3000, input blocks with a label
+    (≤ 2000) and a known element; a submit button whenever there is an input."""
+    if view.get("type") != "modal":
+        return "type must be modal"
+    for key in ("title", "submit", "close"):
+        if key in view and (problem := _text_problem(view[key], 24, plain_only=True)):
+            return f"{key} {problem}"
+    if "title" not in view:
+        return "a modal needs a title"
+    blocks = view.get("blocks")
+    if not isinstance(blocks, list) or not 1 <= len(blocks) <= 100:
+        return "blocks must hold 1-100 items"
+    if len(str(view.get("callback_id", ""))) > 255:
+        return "callback_id is longer than 255"
+    if len(str(view.get("private_metadata", ""))) > 3000:
+        return "private_metadata is longer than 3000"
+    block_ids: set[str] = set()
+    for block in blocks:
+        if not isinstance(block, dict) or block.get("type") not in {
+            "input",
+            "section",
+            "context",
+            "header",
+        }:
+            return "a modal block is not input/section/context/header"
+        if block.get("block_id") in block_ids:
+            return "block_id repeated"
+        block_ids.add(block.get("block_id"))
+        if block["type"] != "input":
+            continue
+        if problem := _text_problem(block.get("label"), 2000, plain_only=True):
+            return f"input label {problem}"
+        element = block.get("element") or {}
+        kind = element.get("type")
+        if kind == "static_select":
+            if problem := _select_problem(element):
+                return problem
+        elif kind == "plain_text_input":
+            if not 1 <= int(element.get("max_length", 3000)) <= 3000:
+                return "plain_text_input max_length must be 1-3000"
+        else:
+            return f"input element {kind!r} is not one the fake knows"
+        if "submit" not in view:
+            return "a modal with inputs needs a submit button"
+    return None
+
+
 def _actions_problem(block: dict[str, Any]) -> str | None:
     elements = block.get("elements")
     if not isinstance(elements, list) or not 1 <= len(elements) <= 25:
         return "elements must hold 1-25 items"
     action_ids: set[str] = set()
     for element in elements:
+        confirm = element.get("confirm") if isinstance(element, dict) else None
+        if confirm is not None and (problem := _confirm_problem(confirm)):
+            return problem
+        if isinstance(element, dict) and element.get("type") == "static_select":
+            if problem := _select_problem(element):
+                return problem
+            continue
         if not isinstance(element, dict) or element.get("type") != "button":
-            continue  # only buttons are checked here
+            continue  # only buttons and selects are checked here
         if problem := _text_problem(element.get("text"), 75, plain_only=True):
             return f"button {problem}"
         url = element.get("url")
@@ -228,7 +315,11 @@ class FakeSlack(FakeServer):
             "pins.add": self._pins_add,
             "bookmarks.list": self._bookmarks_list,
             "bookmarks.add": self._bookmarks_add,
+            "views.open": self._views_open,
         }
+        #: modals opened with views.open (the view objects as sent)
+        self.views: list[dict[str, Any]] = []
+        self.used_triggers: set[str] = set()
 
     # --- scripting and seeding ----------------------------------------------------------------
     def answer_next(
@@ -623,6 +714,27 @@ class FakeSlack(FakeServer):
         }
         self.messages.setdefault(channel["id"], []).append(message)
         return 200, {"ok": True, "channel": channel["id"], "ts": ts, "message": message}
+
+    def _views_open(self, params: dict[str, Any]) -> Reply:
+        """views.open: a modal for a trigger_id (Slack: valid for 3 seconds, used once)."""
+        trigger = params.get("trigger_id")
+        require(isinstance(trigger, str) and trigger, "views.open needs a trigger_id")
+        view = params.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        if not isinstance(view, dict) or (problem := validate_modal(view)):
+            return 200, {
+                "ok": False,
+                "error": "invalid_arguments",
+                "response_metadata": {
+                    "messages": [f"[ERROR] {problem or 'view is not an object'}"]
+                },
+            }
+        if trigger in self.used_triggers:
+            return 200, {"ok": False, "error": "expired_trigger_id"}
+        self.used_triggers.add(trigger)
+        self.views.append(view)
+        return 200, {"ok": True, "view": {**view, "id": f"V{next(self._ids):08d}"}}
 
     def _pins_add(self, params: dict[str, Any]) -> Reply:
         channel, error = self._writable(params)

@@ -229,6 +229,24 @@ class IncidentRepository:
         last = resp.get("LastEvaluatedKey")
         return events, encode_cursor(deser(last)) if last else None
 
+    def latest_timeline(self, incident_id: str, n: int) -> list[TimelineEvent]:
+        """The last `n` events, oldest first (one query, newest first, reversed)."""
+        resp = self.ddb.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :tl)",
+            ExpressionAttributeValues={
+                ":pk": ser_value(incident_pk(incident_id)),
+                ":tl": ser_value("TL#"),
+            },
+            ScanIndexForward=False,
+            Limit=max(1, min(n, 500)),
+        )
+        events = [
+            TimelineEvent.model_validate(_fields(deser(raw), TimelineEvent))
+            for raw in resp.get("Items", [])
+        ]
+        return events[::-1]
+
     # --- writes -----------------------------------------------------------------------------
     def append_timeline(self, event: TimelineEvent) -> None:
         self.ddb.put_item(TableName=self.table, Item=ser(timeline_item(event)))

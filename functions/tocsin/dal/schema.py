@@ -13,6 +13,7 @@ Items (pk / sk):
 - REF#<number> / INCIDENT              INC-<number> -> incident id (written when numbered)
 - CHANNEL#<provider>#<id> / INCIDENT   an incident channel -> its incident (chat-ops)
 - CHATDRAFT#<id> / DRAFT               a chat-ops preview waiting for Publish/Cancel (TTL)
+- INC#<id> / ACTION#<action id>        an action item of the incident
 """
 
 from __future__ import annotations

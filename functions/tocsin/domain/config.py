@@ -333,7 +333,9 @@ def reference_problems(config: TocsinConfig) -> list[tuple[Loc, str]]:
     problems += [
         (("status_pages", *loc), msg) for loc, msg in status_page_problems(config.status_pages)
     ]
-    problems += permission_problems(config.chatops, {r.id for r in config.roles}, people, teams)
+    problems += permission_problems(
+        config.chatops, {r.id for r in config.roles}, people, teams, severities
+    )
     components = {c.name for c in config.status_pages.components}
     if components:  # without status page components, a service's are free text
         for i, svc in enumerate(config.services):

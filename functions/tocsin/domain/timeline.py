@@ -53,6 +53,12 @@ class TimelineKind(StrEnum):
     PAGE_FAILED = "page_failed"
     ROLE_CHANGED = "role_changed"
     STATUS_PAGE_UPDATED = "status_page_updated"
+    #: from chat (`/incident note|decision|action`) or the API
+    NOTE = "note"
+    DECISION = "decision"
+    ACTION_ITEM_ADDED = "action_item_added"
+    #: someone asked for the next escalation level now (chat's Escalate button)
+    ESCALATED = "escalated"
 
 
 class TimelineEvent(BaseModel):
@@ -64,3 +70,49 @@ class TimelineEvent(BaseModel):
     kind: TimelineKind
     actor: Actor
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+def _who(actor: Actor) -> str:
+    return actor.name or actor.id
+
+
+def describe(event: TimelineEvent) -> str:
+    """One line a person reads (chat's `/incident timeline`): what happened, by whom."""
+    d = event.data
+    by = _who(event.actor)
+    kind = event.kind
+    if kind is TimelineKind.INCIDENT_CREATED:
+        how = "declared" if d.get("declared") else "opened"
+        return f"{how} by {by}: {d.get('title', '')} ({d.get('severity', '')})"
+    if kind in (TimelineKind.STATUS_CHANGED, TimelineKind.SEVERITY_CHANGED):
+        what = "status" if kind is TimelineKind.STATUS_CHANGED else "severity"
+        reason = f" ({d['reason']})" if d.get("reason") else ""
+        return f"{what} {d.get('old')} → {d.get('new')} by {by}{reason}"
+    if kind is TimelineKind.TITLE_CHANGED:
+        return f"title changed by {by}: {d.get('new')}"
+    if kind is TimelineKind.ROLE_CHANGED:
+        holder = d.get("assumed") or "nobody"
+        return f"{d.get('name', d.get('role'))}: {holder} (by {by})"
+    if kind in (TimelineKind.NOTE, TimelineKind.DECISION, TimelineKind.STAKEHOLDER_UPDATE):
+        label = {"note": "note", "decision": "decision", "stakeholder_update": "update"}
+        return f"{label[kind.value]} by {by}: {d.get('text', '')}"
+    if kind is TimelineKind.ACTION_ITEM_ADDED:
+        owner = f" → {d['owner']}" if d.get("owner") else ""
+        due = f" (due {d['due']})" if d.get("due") else ""
+        return f"action item by {by}: {d.get('text', '')}{owner}{due}"
+    if kind is TimelineKind.PAGE_SENT:
+        return f"paged {d.get('target', '')} via {d.get('method', '')} ({d.get('level', '')})"
+    if kind is TimelineKind.ESCALATION_STARTED:
+        return f"paging started ({d.get('policy')}) by {by}"
+    if kind is TimelineKind.ESCALATION_ENDED:
+        return f"paging ended: {d.get('outcome')} ({by})"
+    if kind is TimelineKind.ESCALATED:
+        return f"escalated to the next level by {by}"
+    if kind in (TimelineKind.ALERT_ADDED, TimelineKind.ALERT_RESOLVED, TimelineKind.ALERT_REFIRED):
+        verb = kind.value.split("_", 1)[1]
+        return f"alert {verb}: {d.get('title', d.get('fingerprint', ''))}"
+    if kind is TimelineKind.STATUS_PAGE_UPDATED:
+        return f"status page {d.get('page', '')} {d.get('status', '')} by {by}"
+    if kind is TimelineKind.WORKFLOW_STEP:
+        return f"{d.get('action', 'step')} {d.get('state', '')}".strip()
+    return f"{kind.value.replace('_', ' ')} ({by})"

@@ -109,18 +109,108 @@ def slack_command() -> Response[Any]:
     if name not in COMMANDS or name == "help":
         intro = "" if name == "help" else f"`/incident {name[:40]}` is not a command I know."
         return _ok(render(help_reply(intro)))
+    if name == "declare" and len(words) == 1:
+        return _open_declare_form(form)
     _enqueue(
         {
             "kind": "command",
             "user_id": form.get("user_id", ""),
+            "user_name": form.get("user_name", ""),
             "channel_id": form.get("channel_id", ""),
             "channel_name": form.get("channel_name", ""),
             "text": text,
             "response_url": form.get("response_url", ""),
+            "at": _now(),
         }
     )
     logger.info("slack command queued", extra={"command": name})
     return _ok({"response_type": "ephemeral", "text": f"Working on `/incident {name}`…"})
+
+
+def _now() -> str:
+    from tocsin.domain.clock import iso, utcnow
+
+    return iso(utcnow())
+
+
+def _open_declare_form(form: dict[str, str]) -> Response[Any]:
+    """`/incident declare` alone: open the modal now (Slack's trigger_id lives 3 seconds).
+    The channel and the command's response_url ride along in private_metadata, so the
+    submission's answer reaches the person where they typed the command."""
+    from tocsin.integrations.slack_chatops import declare_view
+    from tocsin.services.chatops import SLASH
+
+    c = container()
+    metadata = json.dumps(
+        {
+            "channel_id": form.get("channel_id", ""),
+            "channel_name": form.get("channel_name", ""),
+            "response_url": form.get("response_url", ""),
+        }
+    )
+    chat = c.adapters.get("chat")
+    opener = getattr(chat, "open_view", None)
+    trigger = form.get("trigger_id", "")
+    fallback = f"or declare in one line: `{SLASH} declare SEV3 [service] <title>`."
+    if opener is None or not trigger:
+        return _ok({"response_type": "ephemeral", "text": f"I cannot open a form here: {fallback}"})
+    try:
+        opener(trigger, declare_view(c.chatops.declare_form(), metadata))
+    except Exception as exc:  # IntegrationError (the message never holds the token)
+        logger.warning("declare form not opened", extra={"error": str(exc)[:300]})
+        return _ok(
+            {"response_type": "ephemeral", "text": f"I could not open the form ({exc}); {fallback}"}
+        )
+    logger.info("slack declare form opened")
+    return _ok()
+
+
+def _view_submission(payload: dict[str, Any]) -> Response[Any]:
+    """The declare modal was submitted: refuse bad fields inside the modal (Slack shows the
+    errors under the inputs), else queue the declaration and close the modal."""
+    from tocsin.integrations.slack_chatops import (
+        DECLARE_CALLBACK,
+        SERVICE,
+        SEVERITY,
+        TITLE,
+        submitted_fields,
+    )
+
+    view = payload.get("view") or {}
+    if not isinstance(view, dict) or view.get("callback_id") != DECLARE_CALLBACK:
+        return _ok()
+    config = container().config
+    fields = submitted_fields(view)
+    errors: dict[str, str] = {}
+    if not fields.get(TITLE):
+        errors[TITLE] = "A title, please."
+    if fields.get(SEVERITY) not in config.severity_names:
+        errors[SEVERITY] = f"One of {', '.join(config.severity_names)}."
+    if fields.get(SERVICE) and config.service(fields[SERVICE]) is None:
+        errors[SERVICE] = "Not a configured service."
+    if errors:
+        return _ok({"response_action": "errors", "errors": errors})
+    try:
+        metadata = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        metadata = {}
+    metadata = metadata if isinstance(metadata, dict) else {}
+    user = payload.get("user") or {}
+    _enqueue(
+        {
+            "kind": "declare",
+            "fields": fields,
+            "view_id": str(view.get("id") or ""),
+            "user_id": str(user.get("id") or ""),
+            "user_name": str(user.get("username") or user.get("name") or ""),
+            "channel_id": str(metadata.get("channel_id") or ""),
+            "channel_name": str(metadata.get("channel_name") or ""),
+            "response_url": str(metadata.get("response_url") or ""),
+            "at": _now(),
+        }
+    )
+    logger.info("slack declaration queued")
+    return _ok()
 
 
 @app.post("/v1/slack/interactions")
@@ -139,21 +229,28 @@ def slack_interaction() -> Response[Any]:
             content_type=content_types.APPLICATION_JSON,
             body={"error": "payload is not JSON"},
         )
+    if isinstance(payload, dict) and payload.get("type") == "view_submission":
+        return _view_submission(payload)
     if not isinstance(payload, dict) or payload.get("type") != "block_actions":
-        return _ok()  # nothing of ours (view submissions etc. come with later commands)
+        return _ok()  # nothing of ours
     actions = [a for a in payload.get("actions") or [] if isinstance(a, dict)]
     ours = [a for a in actions if a.get("action_id") in ACTIONS]
     if not ours:
         return _ok()
     action = ours[0]
+    chosen = action.get("selected_option")
+    value = chosen.get("value") if isinstance(chosen, dict) else action.get("value")
+    user = payload.get("user") or {}
     _enqueue(
         {
             "kind": "action",
             "action": action["action_id"],
-            "value": str(action.get("value") or ""),
-            "user_id": str((payload.get("user") or {}).get("id") or ""),
+            "value": str(value or ""),
+            "user_id": str(user.get("id") or ""),
+            "user_name": str(user.get("username") or user.get("name") or ""),
             "channel_id": str((payload.get("channel") or {}).get("id") or ""),
             "response_url": str(payload.get("response_url") or ""),
+            "at": _now(),
         }
     )
     logger.info("slack action queued", extra={"action": action["action_id"]})
@@ -162,19 +259,33 @@ def slack_interaction() -> Response[Any]:
 
 # --- the queue ---------------------------------------------------------------------------------
 def _answer(job: dict[str, Any], delivery: str) -> Any:
+    from tocsin.domain.clock import parse_iso
     from tocsin.services.chatops import Request
 
     chatops = container().chatops
+    at = job.get("at")
     request = Request(
         provider=PROVIDER,
         user_id=str(job.get("user_id") or ""),
+        user_name=str(job.get("user_name") or ""),
         channel_id=str(job.get("channel_id") or ""),
         channel_name=str(job.get("channel_name") or ""),
         text=str(job.get("text") or ""),
         delivery=delivery,
+        at=parse_iso(at) if isinstance(at, str) and at else None,
     )
     if job.get("kind") == "command":
         return chatops.command(request)
+    if job.get("kind") == "declare":
+        fields = job.get("fields") or {}
+        return chatops.declare_incident(
+            request,
+            str(fields.get("title") or ""),
+            str(fields.get("severity") or ""),
+            fields.get("service") or None,
+            str(fields.get("description") or ""),
+            key=str(job.get("view_id") or "") or None,
+        )
     return chatops.act(request, str(job.get("action") or ""), str(job.get("value") or ""))
 
 

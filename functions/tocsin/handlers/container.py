@@ -230,6 +230,7 @@ class Container:
 
     @cached_property
     def chatops(self) -> ChatOps:
+        from tocsin.dal.actions import ActionItemStore
         from tocsin.dal.chatops import ChannelDirectory, DraftStore
         from tocsin.services.chatops import ChatOps
 
@@ -242,6 +243,11 @@ class Container:
             DraftStore(table),
             status_pages=lambda: self.status_pages,
             roles=lambda: self.roles,
+            incident_service=lambda: self.incidents,
+            escalations=lambda: self.escalations,
+            response=lambda: self.response,
+            actions=lambda: ActionItemStore(table),
+            clock=self.incidents.clock,
         )
 
     @cached_property

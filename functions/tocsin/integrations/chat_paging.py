@@ -14,7 +14,9 @@ adapter already built from `integrations.chat`.
 
 from __future__ import annotations
 
+from tocsin.domain.chatops import ACKNOWLEDGE, ESCALATE
 from tocsin.integrations.ports import (
+    Action,
     ChatMessage,
     ChatPort,
     Link,
@@ -31,6 +33,8 @@ SEVERITY_ACCENT = {"SEV1": "danger", "SEV2": "warning"}
 #: used when the severity is not listed: the PagerDuty-style urgency
 URGENCY_ACCENT = {"critical": "danger"}
 ACK_LABEL = "Acknowledge"
+#: chats whose message buttons reach Tocsin's chat-ops endpoint
+INTERACTIVE = frozenset({"slack"})
 MAX_CONTEXT = 10
 CONTEXT_LINE_MAX = 300
 BODY_MAX = 2_000
@@ -50,8 +54,10 @@ def accent(page: Page) -> str | None:
     return SEVERITY_ACCENT.get(severity) or URGENCY_ACCENT.get(page.urgency.strip().lower())
 
 
-def render_page(page: Page, to: str | None = None) -> ChatMessage:
-    """The chat message for `page`, mentioning `to` when given."""
+def render_page(page: Page, to: str | None = None, interactive: bool = False) -> ChatMessage:
+    """The chat message for `page`, mentioning `to` when given. `interactive` (a chat whose
+    buttons reach chat-ops: Slack) puts Acknowledge and Escalate buttons on it instead of the
+    signed acknowledgement link."""
     title = _line(page.title) or page.label
     fields: list[tuple[str, str]] = [("Severity", _line(page.severity))]
     if page.service:
@@ -59,7 +65,13 @@ def render_page(page: Page, to: str | None = None) -> ChatMessage:
     fields.append(("Escalation level", str(page.level)))
     fields.append(("Incident", _line(page.label)))
     links: list[Link] = []
-    if page.ack_url:
+    actions: tuple[Action, ...] = ()
+    if interactive and page.incident_id:
+        actions = (
+            Action(ACK_LABEL, ACKNOWLEDGE, page.incident_id, style="primary"),
+            Action("Escalate", ESCALATE, page.incident_id),
+        )
+    elif page.ack_url:
         links.append(Link(ACK_LABEL, page.ack_url.strip()))
     links += [link for link in page.links if link.url != page.ack_url]
     context = [
@@ -80,6 +92,7 @@ def render_page(page: Page, to: str | None = None) -> ChatMessage:
         accent=accent(page),
         context=tuple(context),
         mentions=(to,) if to else (),
+        actions=actions,
     )
 
 
@@ -96,7 +109,9 @@ class ChatPaging:
             raise PermanentIntegrationError(
                 self.provider, "send: a chat page needs the person's chat user id"
             )
-        message = self.chat.direct_message(user, render_page(page, user))
+        message = self.chat.direct_message(
+            user, render_page(page, user, interactive=self.provider in INTERACTIVE)
+        )
         return PageRef(self.provider, message.id, user)
 
     def acknowledge(self, page: Page) -> None:

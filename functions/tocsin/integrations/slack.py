@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tocsin.integrations.http import retry_after_seconds
 from tocsin.integrations.ports import (
+    Action,
     ChannelRef,
     ChatMessage,
     IntegrationError,
@@ -73,6 +74,13 @@ MAX_CONTEXT_ELEMENTS = 10  # elements per context block
 MAX_ACTION_ELEMENTS = 25  # elements per actions block
 MAX_BUTTON_TEXT = 75
 MAX_BUTTON_URL = 3000
+MAX_BUTTON_VALUE = 2000
+MAX_OPTIONS = 100  # options per static_select
+MAX_OPTION_TEXT = 75
+MAX_OPTION_VALUE = 150
+MAX_CONFIRM_TITLE = 100  # confirmation dialog: title, text, buttons
+MAX_CONFIRM_TEXT = 300
+MAX_CONFIRM_BUTTON = 30
 MAX_FALLBACK_TEXT = 4000  # chat.postMessage `text`: Slack advises keeping it under 4,000
 
 _NAME = re.compile(r"^[a-z0-9_-]{1,80}$")
@@ -237,6 +245,9 @@ def render_blocks(message: ChatMessage) -> list[dict[str, Any]]:
         )
     for group in _chunks(buttons, MAX_ACTION_ELEMENTS):
         blocks.append({"type": "actions", "elements": group})
+    controls = [action_element(action) for action in message.actions]
+    for group in _chunks(controls, MAX_ACTION_ELEMENTS):
+        blocks.append({"type": "actions", "elements": group})
 
     lines = [_mrkdwn(fit(line, MAX_SECTION_TEXT)) for line in message.context if line]
     for group in _chunks(lines, MAX_CONTEXT_ELEMENTS):
@@ -249,6 +260,39 @@ def render_blocks(message: ChatMessage) -> list[dict[str, Any]]:
             {"type": "context", "elements": [_mrkdwn(f"({left_out} more blocks not shown)")]}
         )
     return blocks
+
+
+def action_element(action: Action) -> dict[str, Any]:
+    """An interactive control: a button, or a static_select when the action has options.
+    Clicks arrive at /v1/slack/interactions as block_actions with this action_id."""
+    element: dict[str, Any]
+    if action.options:
+        element = {
+            "type": "static_select",
+            "action_id": action.action_id,
+            "placeholder": _plain(fit(action.label, MAX_BUTTON_TEXT)),
+            "options": [
+                {"text": _plain(fit(label, MAX_OPTION_TEXT)), "value": value[:MAX_OPTION_VALUE]}
+                for label, value in action.options[:MAX_OPTIONS]
+            ],
+        }
+    else:
+        element = {
+            "type": "button",
+            "action_id": action.action_id,
+            "text": _plain(fit(action.label, MAX_BUTTON_TEXT)),
+            "value": action.value[:MAX_BUTTON_VALUE],
+        }
+        if action.style in ("primary", "danger"):
+            element["style"] = action.style
+    if action.confirm:
+        element["confirm"] = {
+            "title": _plain(fit(action.label, MAX_CONFIRM_TITLE)),
+            "text": _plain(fit(action.confirm, MAX_CONFIRM_TEXT)),
+            "confirm": _plain(fit(action.label, MAX_CONFIRM_BUTTON)),
+            "deny": _plain("Cancel"),
+        }
+    return element
 
 
 def fallback_text(message: ChatMessage) -> str:
@@ -391,6 +435,11 @@ class SlackChat:
         return self._post(str(channel_id), message)
 
     # --- helpers ------------------------------------------------------------------------------
+    def open_view(self, trigger_id: str, view: Mapping[str, Any]) -> None:
+        """views.open: show a modal to the person who typed the command (the trigger_id
+        expires 3 seconds after the command, so this runs in the acknowledgement)."""
+        self._call("views.open", self._client.views_open, trigger_id=trigger_id, view=dict(view))
+
     def _post(self, channel_id: str, message: ChatMessage) -> MessageRef:
         blocks = render_blocks(message)
         data = self._call(

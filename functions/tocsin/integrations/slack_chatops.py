@@ -8,14 +8,24 @@ All caller text (titles, wording) is escaped and cut to Slack's limits by `fit`.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from tocsin.integrations.slack import MAX_FALLBACK_TEXT, MAX_HEADER, MAX_SECTION_TEXT, fit
+from tocsin.integrations.slack import (
+    MAX_FALLBACK_TEXT,
+    MAX_HEADER,
+    MAX_SECTION_TEXT,
+    fallback_text,
+    fit,
+    render_blocks,
+)
 from tocsin.services.chatops import (
     CANCEL,
     PUBLISH,
     Answer,
     Cancelled,
+    DeclareForm,
+    MessageAnswer,
     Preview,
     Published,
     Reply,
@@ -34,6 +44,14 @@ def _section(text: str) -> dict[str, Any]:
 
 
 def render(answer: Answer) -> dict[str, Any]:
+    if isinstance(answer, MessageAnswer):
+        return {
+            "response_type": "ephemeral",
+            "text": fallback_text(answer.message),
+            "blocks": render_blocks(answer.message),
+        }
+    if isinstance(answer, DeclareForm):  # the modal opens in the acknowledgement; not here
+        return _reply(Reply(f"Declare with `/incident declare {answer.default_severity} <title>`."))
     if isinstance(answer, Preview):
         return _preview(answer)
     if isinstance(answer, Published):
@@ -47,11 +65,20 @@ def render(answer: Answer) -> dict[str, Any]:
     return _reply(answer)
 
 
+#: a user mention survives escaping (answers name people as `<@U123>`; a mention typed in a
+#: note is one the person could have typed in the channel anyway)
+_ESCAPED_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]{2,30})&gt;")
+
+
+def _text(text: str, limit: int) -> str:
+    return _ESCAPED_MENTION.sub(r"<@\1>", fit(text, limit))
+
+
 def _reply(reply: Reply) -> dict[str, Any]:
-    text = fit(reply.text, MAX_SECTION_TEXT)
+    text = _text(reply.text, MAX_SECTION_TEXT)
     message: dict[str, Any] = {
-        "response_type": "ephemeral",
-        "text": fit(reply.text, MAX_FALLBACK_TEXT),
+        "response_type": "in_channel" if reply.public else "ephemeral",
+        "text": _text(reply.text, MAX_FALLBACK_TEXT),
         "blocks": [_section(text)],
     }
     if reply.lines:
@@ -134,3 +161,103 @@ def _published(published: Published) -> dict[str, Any]:
         "text": fit(f"Published {incident.ref} to {names}", MAX_FALLBACK_TEXT),
         "blocks": blocks,
     }
+
+
+# --- the declare modal ------------------------------------------------------------------------
+DECLARE_CALLBACK = "tocsin.declare"
+#: block ids of the modal's inputs (view_submission state.values is keyed by them)
+TITLE, SEVERITY, SERVICE, DESCRIPTION = "title", "severity", "service", "description"
+MAX_TITLE = 200
+MAX_METADATA = 3000  # private_metadata
+
+
+def declare_view(form: DeclareForm, metadata: str) -> dict[str, Any]:
+    """The modal `/incident declare` opens (views.open). `metadata` (private_metadata, at
+    most 3,000 characters) carries the channel and the command's response_url back with
+    the submission, so the answer reaches the person where they typed the command."""
+
+    def option(label: str, value: str) -> dict[str, Any]:
+        return {"text": {"type": "plain_text", "text": fit(label, 75)}, "value": value[:150]}
+
+    severities = [
+        option(name + (f" — {what}" if what else ""), name) for name, what in form.severities
+    ][:100]
+    initial = next((o for o in severities if o["value"] == form.default_severity), None)
+    severity: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": "value",
+        "options": severities,
+    }
+    if initial:
+        severity["initial_option"] = initial
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "input",
+            "block_id": TITLE,
+            "label": {"type": "plain_text", "text": "Title"},
+            "element": {
+                "type": "plain_text_input",
+                "action_id": "value",
+                "max_length": MAX_TITLE,
+                "placeholder": {"type": "plain_text", "text": "What is broken, for whom?"},
+            },
+        },
+        {
+            "type": "input",
+            "block_id": SEVERITY,
+            "label": {"type": "plain_text", "text": "Severity"},
+            "element": severity,
+        },
+    ]
+    if form.services:
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": SERVICE,
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Service"},
+                "element": {
+                    "type": "static_select",
+                    "action_id": "value",
+                    "options": [option(name, name) for name in form.services][:100],
+                },
+            }
+        )
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": DESCRIPTION,
+            "optional": True,
+            "label": {"type": "plain_text", "text": "Description"},
+            "element": {
+                "type": "plain_text_input",
+                "action_id": "value",
+                "multiline": True,
+                "max_length": 3000,
+            },
+        }
+    )
+    return {
+        "type": "modal",
+        "callback_id": DECLARE_CALLBACK,
+        "title": {"type": "plain_text", "text": "Declare an incident"},
+        "submit": {"type": "plain_text", "text": "Declare"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "private_metadata": metadata[:MAX_METADATA],
+        "blocks": blocks,
+    }
+
+
+def submitted_fields(view: dict[str, Any]) -> dict[str, str]:
+    """title, severity, service, description from a view_submission's state.values."""
+    values = ((view.get("state") or {}).get("values")) or {}
+    out: dict[str, str] = {}
+    for block in (TITLE, SEVERITY, SERVICE, DESCRIPTION):
+        element = (values.get(block) or {}).get("value") or {}
+        if not isinstance(element, dict):
+            continue
+        chosen = element.get("selected_option")
+        value = chosen.get("value") if isinstance(chosen, dict) else element.get("value")
+        if isinstance(value, str) and value.strip():
+            out[block] = value.strip()
+    return out

@@ -1,37 +1,63 @@
 """Chat-ops: the `/incident` commands and their buttons, independent of the chat vendor.
 
 A command arrives already verified and acknowledged (handlers/chatops.py); this module finds
-the incident it is about, checks who may do it, and returns what to answer as plain data
-(`Reply`, `Preview`, `Published`, `Cancelled`) that the vendor's renderer turns into a message
-(integrations/slack_chatops.py for Slack).
+the incident it is about, checks who may do it, does it, and returns what to answer as plain
+data (`Reply`, `MessageAnswer`, `DeclareForm`, `Preview`, `Published`, `Cancelled`) that the
+vendor's renderer turns into a message (integrations/slack_chatops.py for Slack).
 
 Which incident: a command typed in an incident channel is about that channel's incident (the
 `CHANNEL#…` pointer the response workflow writes when it creates the channel; for channels
 made before pointers existed, the `inc-42-…` name leads to INC-42, accepted only if that
 incident's channel step made this very channel). Anywhere, a first argument `INC-42` (or an
-incident id) names the incident.
+incident id) names the incident; elsewhere the command asks which incident.
+
+Who may: `chatops.permissions` (domain/chatops.py). Everything a command changes goes through
+the same services as the API (IncidentService, EscalationService, RoleService, the response
+steps), so the timeline says who did it, from chat. A request redelivered by the queue does
+the same thing once: ids derive from the delivery, and changes that already happened answer
+"already".
 
 Commands: `COMMANDS` lists exactly those that work; `help` prints them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tocsin.dal.chatops import ChannelDirectory, DraftStore
-from tocsin.domain.chatops import ANYONE
+from tocsin.domain.chatops import (
+    ACKNOWLEDGE,
+    ANYONE,
+    CANCEL,
+    ESCALATE,
+    PUBLISH,
+    RESOLVE,
+    RESPONDERS,
+    SET_SEVERITY,
+    TEAM,
+)
+from tocsin.domain.clock import iso, utcnow
 from tocsin.domain.config import TocsinConfig
-from tocsin.domain.errors import InvalidRequestError
+from tocsin.domain.errors import InvalidRequestError, InvalidTransitionError
 from tocsin.domain.incidents import OPEN_STATUSES, Incident
+from tocsin.domain.incidents import IncidentStatus as Status
 from tocsin.domain.statuspage import IncidentStatus
+from tocsin.domain.timeline import Actor, ActorKind, TimelineEvent, TimelineKind, describe
+from tocsin.integrations.ports import Action, ChatMessage
 
 if TYPE_CHECKING:
+    from tocsin.dal.actions import ActionItemStore
     from tocsin.dal.incidents import IncidentRepository
     from tocsin.dal.steps import StepStore
+    from tocsin.services.escalation import EscalationService
+    from tocsin.services.incidents import IncidentService
+    from tocsin.services.response import ResponseSteps
     from tocsin.services.roles import RoleService
     from tocsin.services.statuspage import Draft, StatusPageService
 
@@ -39,24 +65,54 @@ if TYPE_CHECKING:
 SLASH = "/incident"
 #: subcommand -> (arguments, what it does). Only commands that work are listed here.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "declare": (
+        "[SEV2] [service] [title]",
+        "declare an incident (without a title: a form asks for title, severity, service, "
+        "description)",
+    ),
+    "sev": ("[INC-42] SEV1 [reason]", "change the severity"),
+    "status": ("[INC-42] acknowledged|mitigated|resolved [reason]", "move the incident on"),
+    "role": ("[INC-42] <role> @someone|me|nobody", "hand an incident role over"),
+    "page": ("[INC-42] @someone|team [team]", "page a person or a team (escalation policy)"),
+    "update": ("[INC-42] <text>", "post a stakeholder update"),
     "statuspage": (
         "[INC-42] [investigating|identified|monitoring|resolved] [text]",
         "preview the incident's status page update (the template's wording unless you give "
         "text), then Publish or Cancel",
     ),
+    "action": ("[INC-42] <text> [@owner] [due: 2026-12-01|tomorrow|3d|2w]", "add an action item"),
+    "decision": ("[INC-42] <text>", "record a key decision"),
+    "note": ("[INC-42] <text>", "add a note to the timeline"),
+    "timeline": ("[INC-42] [n]", "the last n timeline events (default 15)"),
+    "summary": ("[INC-42]", "the incident at a glance, with its buttons"),
     "help": ("", "this list"),
 }
 #: the ids of the buttons and selects chat-ops answers (vendor-neutral: Slack's action_id,
 #: Teams' Action.Submit data `action`); `ChatOps.act` dispatches them
-PUBLISH = "tocsin.statuspage.publish"
-CANCEL = "tocsin.statuspage.cancel"
-ACTIONS = frozenset({PUBLISH, CANCEL})
+#: (defined with the configuration in domain/chatops.py, so pages can carry them too)
+ACTIONS = frozenset({PUBLISH, CANCEL, ACKNOWLEDGE, ESCALATE, SET_SEVERITY, RESOLVE})
 STATUS_WORDS = {s.value for s in IncidentStatus if s is not IncidentStatus.POSTMORTEM}
+#: what `/incident status` accepts (triggered is where incidents start, not a move)
+STATUS_MOVES = {
+    "acknowledged": Status.ACKNOWLEDGED,
+    "ack": Status.ACKNOWLEDGED,
+    "mitigated": Status.MITIGATED,
+    "resolved": Status.RESOLVED,
+    "resolve": Status.RESOLVED,
+}
 _REF = re.compile(r"^INC-(\d{1,9})$", re.IGNORECASE)
 _INCIDENT_ID = re.compile(r"^inc-[0-9a-z]{26}$")
 _CHANNEL_NUMBER = re.compile(r"^[a-z][a-z0-9]*-(\d{1,9})(?:-|$)")
+#: a user as chat writes it: Slack `<@U123|name>` / `<@U123>`, or `@alice`
+_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$|^@?([A-Za-z0-9][A-Za-z0-9_.-]{0,63})$")
+_DUE = re.compile(r"^(?:due:)?(\d{4}-\d{2}-\d{2}|today|tomorrow|\d{1,3}[dw])$", re.IGNORECASE)
 #: incidents listed when a command does not say which one it is about
 LIST_OPEN = 10
+#: the most a note, decision, action item or update keeps (Slack's section limit)
+MAX_TEXT = 3000
+#: timeline events `/incident timeline` shows by default, and at most
+TIMELINE_DEFAULT = 15
+TIMELINE_MAX = 50
 
 
 # --- what the command answers -------------------------------------------------------------------
@@ -71,6 +127,9 @@ class Request:
     text: str = ""
     #: a delivery id (the queue message's): a redelivery of the same request may redo a claim
     delivery: str = ""
+    #: when the chat vendor delivered it (acknowledged): a redelivery keeps the same time
+    at: datetime | None = None
+    user_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,6 +140,25 @@ class Reply:
     lines: list[str] = field(default_factory=list)
     #: replace the message the button was on (interactions)
     replace: bool = False
+    #: shown to the whole channel, not only to who asked (changes everyone should see)
+    public: bool = False
+
+
+@dataclass(frozen=True)
+class MessageAnswer:
+    """A full message (the incident summary with its buttons), seen by who asked."""
+
+    message: ChatMessage
+
+
+@dataclass(frozen=True)
+class DeclareForm:
+    """Ask for what a new incident needs: title, severity, service, description (Slack: a
+    modal; Teams: a card with inputs)."""
+
+    severities: list[tuple[str, str]]  # (name, description)
+    services: list[str]
+    default_severity: str
 
 
 @dataclass(frozen=True)
@@ -105,7 +183,7 @@ class Cancelled:
     by: str
 
 
-Answer = Reply | Preview | Published | Cancelled
+Answer = Reply | MessageAnswer | DeclareForm | Preview | Published | Cancelled
 
 
 def help_reply(intro: str = "") -> Reply:
@@ -126,6 +204,11 @@ class ChatOps:
         drafts: DraftStore,
         status_pages: Callable[[], StatusPageService],
         roles: Callable[[], RoleService],
+        incident_service: Callable[[], IncidentService] | None = None,
+        escalations: Callable[[], EscalationService] | None = None,
+        response: Callable[[], ResponseSteps] | None = None,
+        actions: Callable[[], ActionItemStore] | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.config = config
         self.incidents = incidents
@@ -134,17 +217,463 @@ class ChatOps:
         self.drafts = drafts
         self.status_pages = status_pages
         self.roles = roles
+        self._incident_service = incident_service
+        self._escalations = escalations
+        self._response = response
+        self._actions = actions
+        self.clock = clock
+
+    # the services a command uses, built on first use (a cold start that only publishes a
+    # status page does not build the escalation machinery)
+    @property
+    def incident_service(self) -> IncidentService:
+        assert self._incident_service is not None, "ChatOps was built without IncidentService"
+        return self._incident_service()
+
+    @property
+    def escalations(self) -> EscalationService:
+        assert self._escalations is not None, "ChatOps was built without EscalationService"
+        return self._escalations()
+
+    @property
+    def response(self) -> ResponseSteps:
+        assert self._response is not None, "ChatOps was built without the response steps"
+        return self._response()
+
+    @property
+    def actions(self) -> ActionItemStore:
+        assert self._actions is not None, "ChatOps was built without the action item store"
+        return self._actions()
 
     # --- commands ---------------------------------------------------------------------------
     def command(self, request: Request) -> Answer:
         words = request.text.strip().split(None, 1)
         name = words[0].lower() if words else "help"
         rest = words[1] if len(words) > 1 else ""
+        if name == "help" or name not in COMMANDS:
+            if name == "help":
+                return help_reply()
+            return help_reply(f"`{SLASH} {name[:40]}` is not a command I know. What I can do:")
+        if name == "declare":
+            return self.declare(request, rest)
         if name == "statuspage":
             return self.statuspage(request, rest)
-        if name == "help":
-            return help_reply()
-        return help_reply(f"`{SLASH} {name[:40]}` is not a command I know. What I can do:")
+        incident, rest = self._incident(request, rest)
+        if incident is None:
+            return self._which_incident(
+                f"{SLASH} {name}", listed=self.person_of(request) is not None
+            )
+        run: dict[str, Callable[[Request, Incident, str], Answer]] = {
+            "sev": self.sev,
+            "status": self.status,
+            "role": self.role,
+            "page": self.page,
+            "update": self.update,
+            "action": self.action,
+            "decision": self.decision,
+            "note": self.note,
+            "timeline": self.timeline,
+            "summary": self.summary,
+        }
+        return run[name](request, incident, rest.strip())
+
+    # declare ------------------------------------------------------------------------------------
+    def declare(self, request: Request, args: str) -> Answer:
+        """`declare` alone asks with a form; `declare [SEV2] [service] title` declares."""
+        words = args.split()
+        if not words:
+            return self.declare_form()
+        severity = self.config.severity_names[-1]
+        service: str | None = None
+        if words and words[0].upper() in self.config.severity_names:
+            severity = words.pop(0).upper()
+        services = {s.name for s in self.config.services}
+        if words and words[0] in services:
+            service = words.pop(0)
+        title = " ".join(words).strip()
+        if not title:
+            return Reply(f"A title, please: `{SLASH} declare {severity} {service or ''} <title>`.")
+        return self.declare_incident(request, title, severity, service, "")
+
+    def declare_form(self) -> DeclareForm:
+        return DeclareForm(
+            severities=[(s.name, s.description) for s in self.config.severities],
+            services=sorted(s.name for s in self.config.services),
+            default_severity=self.config.severity_names[-1],
+        )
+
+    def declare_incident(
+        self,
+        request: Request,
+        title: str,
+        severity: str,
+        service: str | None,
+        description: str,
+        key: str | None = None,
+    ) -> Answer:
+        """Declare (from the form or the command line). `key` (the form's id, else the
+        delivery) makes a submission delivered twice declare one incident."""
+        title = " ".join(title.split())[:200]
+        if not title:
+            raise InvalidRequestError("an incident needs a title")
+        self.incident_service.check_severity(severity)
+        if service is not None and self.config.service(service) is None:
+            raise InvalidRequestError(f"unknown service {service!r}")
+        person = self.person_of(request)
+        entries = self._severity_entries(severity) or self.config.chatops.permissions.declare
+        what = f"severity.{severity}" if self._severity_entries(severity) else "declare"
+        denied = self._denied(
+            None, person, request, entries, what, f"declare a {severity}", service=service
+        )
+        if denied:
+            return Reply(denied)
+        incident, created = self.incident_service.declare(
+            title,
+            severity,
+            self.actor(request, person),
+            service=service,
+            description=description[:MAX_TEXT],
+            idempotency_key=f"chat-{request.provider}-{key or request.delivery}"
+            if (key or request.delivery)
+            else None,
+        )
+        if not created:
+            return Reply(f"{incident.ref} was already declared from this request: {incident.title}")
+        return Reply(
+            f"{person or _mention(request)} declared {incident.ref} ({incident.severity}): "
+            f"{incident.title}. The response workflow is opening its channel and paging.",
+            public=True,
+        )
+
+    # steering ------------------------------------------------------------------------------------
+    def sev(self, request: Request, incident: Incident, args: str) -> Answer:
+        words = args.split(None, 1)
+        if not words or words[0].upper() not in self.config.severity_names:
+            return Reply(
+                f"Which severity? `{SLASH} sev {'|'.join(self.config.severity_names)} [reason]` "
+                f"({incident.ref} is {incident.severity})."
+            )
+        return self.set_severity(
+            request, incident, words[0].upper(), words[1] if len(words) > 1 else None
+        )
+
+    def set_severity(
+        self, request: Request, incident: Incident, severity: str, reason: str | None = None
+    ) -> Answer:
+        person = self.person_of(request)
+        listed = self._severity_entries(severity)
+        raising = self.config.severity_rank(severity) < self.config.severity_rank(incident.severity)
+        if listed and raising:
+            denied = self._denied(
+                incident,
+                person,
+                request,
+                listed,
+                f"severity.{severity}",
+                f"raise {incident.ref} to {severity}",
+            )
+        else:
+            denied = self._denied(
+                incident,
+                person,
+                request,
+                self.config.chatops.permissions.respond,
+                "respond",
+                f"change {incident.ref}'s severity",
+            )
+        if denied:
+            return Reply(denied)
+        if incident.severity == severity:
+            return Reply(f"{incident.ref} is already {severity}.")
+        from tocsin.services.incidents import IncidentChange
+
+        self._change(incident, IncidentChange(severity=severity, reason=reason), request, person)
+        return Reply(
+            f"{person or _mention(request)} changed {incident.ref}'s severity "
+            f"{incident.severity} → {severity}" + (f": {reason}" if reason else "."),
+            public=True,
+        )
+
+    def status(self, request: Request, incident: Incident, args: str) -> Answer:
+        words = args.split(None, 1)
+        target = STATUS_MOVES.get(words[0].lower()) if words else None
+        if target is None:
+            return Reply(
+                f"Which status? `{SLASH} status acknowledged|mitigated|resolved [reason]` "
+                f"({incident.ref} is {incident.status.value})."
+            )
+        return self.move(request, incident, target, words[1] if len(words) > 1 else None)
+
+    def move(
+        self, request: Request, incident: Incident, target: Status, reason: str | None = None
+    ) -> Answer:
+        person = self.person_of(request)
+        perms = self.config.chatops.permissions
+        if target is Status.RESOLVED:
+            denied = self._denied(
+                incident, person, request, perms.resolve, "resolve", f"resolve {incident.ref}"
+            )
+        else:
+            denied = self._denied(
+                incident,
+                person,
+                request,
+                perms.respond,
+                "respond",
+                f"move {incident.ref} to {target.value}",
+            )
+        if denied:
+            return Reply(denied)
+        if incident.status is target:
+            return Reply(f"{incident.ref} is already {target.value}.")
+        who = person or _mention(request)
+        if target is Status.ACKNOWLEDGED:
+            result = self.escalations.acknowledge(
+                incident.id, self.actor(request, person), via=request.provider, person=person
+            )
+            ended = result.get("escalations_ended") or []
+            paging = " Paging stopped." if ended else ""
+            return Reply(f"{who} acknowledged {incident.ref}.{paging}", public=True)
+        from tocsin.services.incidents import IncidentChange
+
+        self._change(incident, IncidentChange(status=target, reason=reason), request, person)
+        return Reply(
+            f"{who} moved {incident.ref} to {target.value}" + (f": {reason}" if reason else "."),
+            public=True,
+        )
+
+    def _change(
+        self, incident: Incident, change: Any, request: Request, person: str | None
+    ) -> None:
+        """Apply a person's change on the incident as they saw it: a conflicting change made
+        meanwhile (version) is retried on the fresh incident, once the change still applies."""
+        from tocsin.domain.errors import VersionConflictError
+
+        actor = self.actor(request, person)
+        for _ in range(3):
+            try:
+                self.incident_service.change(incident, change, actor)
+                return
+            except VersionConflictError:
+                incident = self.incidents.get(incident.id)
+        raise InvalidTransitionError(f"{incident.ref} keeps changing: try again")
+
+    def role(self, request: Request, incident: Incident, args: str) -> Answer:
+        words = args.split()
+        roles = {r.id: r for r in self.config.roles}
+        if len(words) < 2:
+            known = ", ".join(roles)
+            return Reply(f"`{SLASH} role <role> @someone|me|nobody` — roles: {known}.")
+        role = self._role(words[0])
+        if role is None:
+            return Reply(f"There is no role {words[0][:40]!r}. Roles: {', '.join(roles)}.")
+        person = self.person_of(request)
+        denied = self._denied(
+            incident,
+            person,
+            request,
+            self.config.chatops.permissions.roles,
+            "roles",
+            f"hand roles over on {incident.ref}",
+        )
+        if denied:
+            return Reply(denied)
+        target = words[1]
+        holder: str | None
+        if target.lower() == "nobody":
+            holder = None
+        elif target.lower() == "me":
+            if person is None:
+                return Reply(
+                    "You are not a configured person (people[].slack), so I cannot give you a role."
+                )
+            holder = person
+        else:
+            holder = self.person_named(request.provider, target)
+            if holder is None:
+                return Reply(f"I do not know who {target[:60]} is: not a configured person.")
+        self.roles().hand_off(incident.id, role.id, holder, self.actor(request, person))
+        return Reply(
+            f"{role.name} of {incident.ref}: {holder or 'nobody'} (by {person or _mention(request)}).",
+            public=True,
+        )
+
+    def page(self, request: Request, incident: Incident, args: str) -> Answer:
+        words = args.split()
+        if not words:
+            return Reply(f"Page whom? `{SLASH} page @someone|team`.")
+        person = self.person_of(request)
+        denied = self._denied(
+            incident,
+            person,
+            request,
+            self.config.chatops.permissions.respond,
+            "respond",
+            f"page for {incident.ref}",
+        )
+        if denied:
+            return Reply(denied)
+        word = words[0]
+        target = word.lstrip("@") if self.config.team(word.lstrip("@")) else None
+        target = target or self.person_named(request.provider, word)
+        policy = self.escalations.policy_of(target) if target else None
+        if target is None or policy is None:
+            return Reply(f"I cannot page {word[:60]}: not a configured team or person.")
+        escalation_id = "c" + _digest(request.delivery or secrets.token_hex(8))[:10]
+        record = self.escalations.start(
+            incident, self.actor(request, person), escalation_id=escalation_id, policy=policy
+        )
+        return Reply(
+            f"{person or _mention(request)} paged {target} for {incident.ref} "
+            f"(escalation {record['escalation_id']}, {len(policy.levels)} level(s)).",
+            public=True,
+        )
+
+    def update(self, request: Request, incident: Incident, args: str) -> Answer:
+        if not args:
+            return Reply(f"What is the update? `{SLASH} update <text>`.")
+        person = self.person_of(request)
+        denied = self._denied(
+            incident,
+            person,
+            request,
+            self.config.chatops.permissions.respond,
+            "respond",
+            f"post updates for {incident.ref}",
+        )
+        if denied:
+            return Reply(denied)
+        self.response.stakeholder_update(
+            incident.id,
+            args[:MAX_TEXT],
+            self.actor(request, person),
+            idempotency_key=f"chat-{request.provider}-{request.delivery}"
+            if request.delivery
+            else None,
+        )
+        return Reply(
+            f"Update for {incident.ref} recorded; posting it to the incident and stakeholder channels."
+        )
+
+    # adding to the record (anyone in the channel) ------------------------------------------------
+    def note(self, request: Request, incident: Incident, args: str) -> Answer:
+        return self._record(request, incident, TimelineKind.NOTE, args, "note")
+
+    def decision(self, request: Request, incident: Incident, args: str) -> Answer:
+        return self._record(request, incident, TimelineKind.DECISION, args, "decision")
+
+    def _record(
+        self, request: Request, incident: Incident, kind: TimelineKind, text: str, word: str
+    ) -> Answer:
+        if not text:
+            return Reply(f"What should the {word} say? `{SLASH} {word} <text>`.")
+        person = self.person_of(request)
+        at = request.at or self.clock()
+        self.incidents.append_timeline(
+            TimelineEvent(
+                id=f"chat-{word}-{_digest(request.delivery or secrets.token_hex(8))[:16]}",
+                incident_id=incident.id,
+                at=at,
+                kind=kind,
+                actor=self.actor(request, person),
+                data={
+                    "text": text[:MAX_TEXT],
+                    "via": request.provider,
+                    "channel_id": request.channel_id,
+                },
+            )
+        )
+        return Reply(f"{word.capitalize()} added to {incident.ref}'s timeline.")
+
+    def action(self, request: Request, incident: Incident, args: str) -> Answer:
+        text, owner, due = self._parse_action(request, args)
+        if not text:
+            return Reply(
+                f"What needs doing? `{SLASH} action <text> [@owner] [due: 2026-12-01|tomorrow|3d]`."
+            )
+        person = self.person_of(request)
+        at = request.at or self.clock()
+        item_id = "ai-" + _digest(f"{incident.id}:{request.delivery or secrets.token_hex(8)}")[:16]
+        item, created = self.actions.create(
+            {
+                "id": item_id,
+                "incident_id": incident.id,
+                "text": text[:MAX_TEXT],
+                "owner": owner,
+                "due": due.isoformat() if due else None,
+                "priority": "medium",
+                "status": "open",
+                "created_by": person or request.user_id,
+                "created_at": iso(at),
+                "source": request.provider,
+            }
+        )
+        if created:
+            self.incidents.append_timeline(
+                TimelineEvent(
+                    id=f"action-{item_id}",
+                    incident_id=incident.id,
+                    at=at,
+                    kind=TimelineKind.ACTION_ITEM_ADDED,
+                    actor=self.actor(request, person),
+                    data={
+                        "id": item_id,
+                        "text": item["text"],
+                        "owner": owner,
+                        "due": item.get("due"),
+                        "priority": item["priority"],
+                    },
+                )
+            )
+        extra = "".join(
+            [f", owner {owner}" if owner else "", f", due {item['due']}" if item.get("due") else ""]
+        )
+        return Reply(f"Action item {item_id} added to {incident.ref}{extra}: {item['text'][:200]}")
+
+    def _parse_action(self, request: Request, args: str) -> tuple[str, str | None, date | None]:
+        """`<text> [@owner] [due]`: the owner is a mention anywhere, the due date a trailing
+        `2026-12-01`, `today`, `tomorrow`, `3d` or `2w` (optionally after `due:`)."""
+        words = args.split()
+        owner: str | None = None
+        due: date | None = None
+        if words and (m := _DUE.match(words[-1])):
+            due = _due_date(m.group(1).lower(), (request.at or self.clock()).date())
+            words.pop()
+            if words and words[-1].lower() == "due":
+                words.pop()
+        kept = []
+        for word in words:
+            if owner is None and (word.startswith("<@") or word.startswith("@")):
+                found = self.person_named(request.provider, word)
+                if found is not None:
+                    owner = found
+                    continue
+            kept.append(word)
+        return " ".join(kept).strip(), owner, due
+
+    # reading -------------------------------------------------------------------------------------
+    def timeline(self, request: Request, incident: Incident, args: str) -> Answer:
+        n = TIMELINE_DEFAULT
+        if args:
+            if not args.split()[0].isdigit():
+                return Reply(f"`{SLASH} timeline [n]`: n is a number of events.")
+            n = max(1, min(int(args.split()[0]), TIMELINE_MAX))
+        events = self.incidents.latest_timeline(incident.id, n)
+        lines = [f"{e.at.strftime('%H:%M:%S')} {describe(e)}" for e in events]
+        return Reply(f"{incident.ref}: the last {len(lines)} events (UTC)", lines)
+
+    def summary(self, request: Request, incident: Incident, args: str = "") -> Answer:
+        message = self.response.summary_message(incident)
+        holders = [
+            f"{r['name']}: {r['holder'] or 'nobody'}" for r in self.roles().roles(incident.id)
+        ]
+        return MessageAnswer(
+            replace(
+                message,
+                context=(*message.context, *holders),
+                actions=incident_actions(self.config, incident),
+            )
+        )
 
     def statuspage(self, request: Request, args: str) -> Answer:
         incident, args = self._incident(request, args)
@@ -159,7 +688,7 @@ class ChatOps:
             args = words[1] if len(words) > 1 else ""
         text = args.strip() or None
         person = self.person_of(request)
-        denied = self.denied(incident, person, request.user_id)
+        denied = self.denied(incident, person, request)
         if denied:
             return Reply(denied)
         service = self.status_pages()
@@ -203,12 +732,55 @@ class ChatOps:
     # --- buttons ----------------------------------------------------------------------------
     def act(self, request: Request, action_id: str, value: str) -> Answer:
         """A click on one of our buttons (or a choice in a select): `action_id` is one of
-        ACTIONS, `value` what the control carried."""
+        ACTIONS, `value` what the control carried (an incident id; for the severity select
+        `<incident id> <severity>`)."""
         if action_id == PUBLISH:
             return self.publish(request, value)
         if action_id == CANCEL:
             return self.cancel(request, value)
-        return Reply("I do not know that button.")
+        if action_id not in ACTIONS:
+            return Reply("I do not know that button.")
+        words = value.split()
+        incident = self.incidents.find(words[0]) if words else None
+        if incident is None:
+            return Reply("That incident no longer exists.")
+        if action_id == ACKNOWLEDGE:
+            return self.move(request, incident, Status.ACKNOWLEDGED)
+        if action_id == RESOLVE:
+            return self.move(request, incident, Status.RESOLVED)
+        if action_id == SET_SEVERITY:
+            if len(words) < 2 or words[1] not in self.config.severity_names:
+                return Reply("Pick a severity from the list.")
+            return self.set_severity(request, incident, words[1])
+        return self.escalate(request, incident)
+
+    def escalate(self, request: Request, incident: Incident) -> Answer:
+        """Page the next level now; when nobody is being paged, start paging."""
+        person = self.person_of(request)
+        denied = self._denied(
+            incident,
+            person,
+            request,
+            self.config.chatops.permissions.respond,
+            "respond",
+            f"escalate {incident.ref}",
+        )
+        if denied:
+            return Reply(denied)
+        who = person or _mention(request)
+        moved = self.escalations.escalate_now(incident.id, self.actor(request, person))
+        if moved:
+            return Reply(f"{who} escalated {incident.ref}: paging the next level now.", public=True)
+        active = [r for r in self.escalations.store.all(incident.id) if r.get("status") == "active"]
+        if active:
+            return Reply(
+                f"{incident.ref} is being paged right now (level in progress): nothing to skip yet."
+            )
+        escalation_id = "c" + _digest(request.delivery or secrets.token_hex(8))[:10]
+        self.escalations.start(incident, self.actor(request, person), escalation_id=escalation_id)
+        return Reply(
+            f"{who} escalated {incident.ref}: nobody was being paged, paging now.", public=True
+        )
 
     def publish(self, request: Request, draft_id: str) -> Answer:
         draft = self.drafts.get(draft_id)
@@ -216,7 +788,7 @@ class ChatOps:
             return Reply("This preview has expired: run the command again.", replace=True)
         incident = self.incidents.get(str(draft["incident_id"]))
         person = self.person_of(request)
-        denied = self.denied(incident, person, request.user_id)
+        denied = self.denied(incident, person, request)
         if denied:
             return Reply(denied)
         author = person or request.user_id
@@ -312,31 +884,93 @@ class ChatOps:
             None,
         )
 
-    def denied(self, incident: Incident, person: str | None, user_id: str) -> str | None:
-        """Why this user may not publish the incident to status pages (None: they may).
-        `chatops.permissions.statuspage` lists incident roles (their holder on this incident),
-        people, teams or `anyone`; when none of the listed roles is held (and
-        `team_when_unassigned`), the people of the incident's service team may. A chat user
-        who is not a configured person may only with `anyone`."""
+    def actor(self, request: Request, person: str | None = None) -> Actor:
+        """Who did it, for the timeline: the configured person, else the chat user."""
+        person = person if person is not None else self.person_of(request)
+        if person is not None:
+            found = self.config.person(person)
+            return Actor(kind=ActorKind.USER, id=person, name=found.name if found else None)
+        return Actor(
+            kind=ActorKind.USER,
+            id=f"{request.provider}:{request.user_id}",
+            name=request.user_name or None,
+        )
+
+    def person_named(self, provider: str, word: str) -> str | None:
+        """The configured person a chat word names: a Slack mention `<@U123|name>`, a chat
+        user id, or a person id (`@alice`, `alice`)."""
+        match = _MENTION.match(word.strip())
+        if not match:
+            return None
+        chat_id, name = match.group(1), match.group(2)
+        for p in self.config.people:
+            if chat_id and p.chat_id(provider) == chat_id:
+                return p.id
+            if name and (p.id == name or p.chat_id(provider) == name):
+                return p.id
+        return None
+
+    def _role(self, word: str) -> Any:
+        word = word.lower().lstrip("@")
+        for role in self.config.roles:
+            name = role.name.lower()
+            if word in (role.id, name, name.replace(" ", "-"), name.split()[-1]):
+                return role
+        return None
+
+    def _severity_entries(self, severity: str) -> list[str]:
+        return list(self.config.chatops.permissions.severity.get(severity) or [])
+
+    def denied(self, incident: Incident, person: str | None, request: Request) -> str | None:
+        """Why this user may not publish the incident to status pages (None: they may)."""
+        return self._denied(
+            incident,
+            person,
+            request,
+            self.config.chatops.permissions.statuspage,
+            "statuspage",
+            f"publish {incident.ref} to the status page",
+        )
+
+    def _denied(
+        self,
+        incident: Incident | None,
+        person: str | None,
+        request: Request,
+        entries: list[str],
+        what: str,
+        doing: str,
+        service: str | None = None,
+    ) -> str | None:
+        """Why this user may not do `doing` (None: they may). `entries` (the permission list
+        `chatops.permissions.<what>`) are incident roles (their holder on this incident),
+        people, teams, `anyone`, `responders` (any configured person) or `team` (the
+        incident's service team). When none of the listed roles is held (and
+        `team_when_unassigned`), the service team's people may. A chat user who is not a
+        configured person may only with `anyone`."""
         rules = self.config.chatops.permissions
-        entries = rules.statuspage
         if ANYONE in entries:
+            return None
+        if person is not None and RESPONDERS in entries:
+            return None
+        service = incident.service if incident is not None else service
+        team = self.config.team_of(service)
+        if person is not None and TEAM in entries and team and person in team.people:
             return None
         role_ids = [e for e in entries if self.config.role(e) is not None]
         holders: dict[str, str | None] = {}
-        if role_ids:
+        if role_ids and incident is not None:
             holders = {r["role"]: r["holder"] for r in self.roles().roles(incident.id)}
         for entry in entries:
             if entry in holders:
                 if person is not None and holders[entry] == person:
                     return None
-            elif (team := self.config.team(entry)) is not None:
-                if person is not None and person in team.people:
+            elif (named := self.config.team(entry)) is not None:
+                if person is not None and person in named.people:
                     return None
             elif person is not None and entry == person:
                 return None
         unheld = role_ids and not any(holders.get(r) for r in role_ids)
-        team = self.config.team_of(incident.service)
         if rules.team_when_unassigned and unheld and team and person in team.people:
             return None
         who = []
@@ -344,12 +978,16 @@ class ChatOps:
             role = self.config.role(entry)
             if role is not None:
                 who.append(f"the {role.name} ({holders.get(entry) or 'nobody'})")
+            elif entry == RESPONDERS:
+                who.append("configured people")
+            elif entry == TEAM:
+                who.append(f"the {team.name if team else 'service'} team")
             else:
                 who.append(entry)
-        you = person or f"<@{user_id}>"
+        you = person or _mention(request)
         return (
-            f"Sorry, {you} may not publish {incident.ref} to the status page: only "
-            f"{_or(who)} may (chatops.permissions.statuspage). Ask them, or take over the role."
+            f"Sorry, {you} may not {doing}: only {_or(who) or 'nobody'} may "
+            f"(chatops.permissions.{what}). Ask them, or take over the role."
         )
 
     def _incident(self, request: Request, args: str) -> tuple[Incident | None, str]:
@@ -423,3 +1061,65 @@ def _version(service: StatusPageService, page: str, record_id: str | None) -> in
         return None
     record = service.store.get(page, record_id)
     return record.version if record else None
+
+
+def _mention(request: Request) -> str:
+    return (
+        f"<@{request.user_id}>"
+        if request.provider == "slack"
+        else (request.user_name or request.user_id)
+    )
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _due_date(word: str, today: date) -> date:
+    if word == "today":
+        return today
+    if word == "tomorrow":
+        return today + timedelta(days=1)
+    if word[-1] in "dw" and word[:-1].isdigit():
+        return today + timedelta(days=int(word[:-1]) * (7 if word[-1] == "w" else 1))
+    try:
+        return date.fromisoformat(word)
+    except ValueError:
+        raise InvalidRequestError(
+            f"{word!r} is not a date (2026-12-01, tomorrow, 3d, 2w)"
+        ) from None
+
+
+def incident_actions(config: TocsinConfig, incident: Incident) -> tuple[Action, ...]:
+    """The buttons on the incident summary and on pages: Acknowledge, Escalate, Set severity,
+    Resolve (a resolved incident gets none)."""
+    if incident.status is Status.RESOLVED:
+        return ()
+    actions = []
+    if incident.status is Status.TRIGGERED:
+        actions.append(Action("Acknowledge", ACKNOWLEDGE, incident.id, style="primary"))
+    actions.append(Action("Escalate", ESCALATE, incident.id))
+    actions.append(
+        Action(
+            "Set severity",
+            SET_SEVERITY,
+            incident.id,
+            options=tuple(
+                (
+                    f"{s.name}" + (f" — {s.description}" if s.description else ""),
+                    f"{incident.id} {s.name}",
+                )
+                for s in config.severities
+            ),
+        )
+    )
+    actions.append(
+        Action(
+            "Resolve",
+            RESOLVE,
+            incident.id,
+            style="danger",
+            confirm=f"Resolve {incident.ref}? Paging stops and its alerts are released.",
+        )
+    )
+    return tuple(actions)

@@ -180,6 +180,19 @@ class EscalationService:
             return None
         return policies[0] if len(policies) == 1 else merge_policies(policies)
 
+    def policy_of(self, target: str) -> EscalationPolicy | None:
+        """The policy that pages `target`: a team (its escalation policy, else its schedules
+        then owners) or one person (a single level). None: no such team or person."""
+        team = self.config.team(target)
+        if team is not None:
+            return self.config.escalation_policy(team.escalation_policy) or _implicit_policy(team)
+        if self.config.person(target) is not None:
+            return EscalationPolicy(
+                name=f"page-{target}"[:64],
+                levels=[EscalationLevel(targets=[EscalationTarget(person=target)])],
+            )
+        return None
+
     # --- start ----------------------------------------------------------------------------------
     def start(
         self,
@@ -187,18 +200,20 @@ class EscalationService:
         actor: Actor,
         policy_name: str | None = None,
         escalation_id: str = "1",
+        policy: EscalationPolicy | None = None,
     ) -> dict[str, Any]:
-        """Start paging (idempotent on `escalation_id`: a retried start returns the first)."""
+        """Start paging (idempotent on `escalation_id`: a retried start returns the first).
+        `policy` pages an ad-hoc policy (chat's `/incident page @someone`)."""
         if incident.status is IncidentStatus.RESOLVED:
             raise AlreadyResolvedError(f"{incident.ref} is resolved: nobody is paged")
-        if policy_name is not None:
+        if policy is None and policy_name is not None:
             policy = self.config.escalation_policy(policy_name)
             if policy is None:
                 known = ", ".join(p.name for p in self.config.escalation_policies) or "none"
                 raise NothingToPageError(
                     f"unknown escalation policy {policy_name!r} (known: {known})"
                 )
-        else:
+        elif policy is None:
             policy = self.policy_for(incident)
             if policy is None:
                 raise NothingToPageError(
@@ -247,7 +262,7 @@ class EscalationService:
     # --- the state machine's tasks --------------------------------------------------------------
     def page_wave(self, event: dict[str, Any], send: bool = True) -> dict[str, Any]:
         """Page the current wave of the current level; say how long to wait and what next:
-        {stop, skip, wait_seconds, next, outcome} (every key always there: the state
+        {stop, skip, wait_seconds, next, next_level, outcome} (every key always there: the state
         machine's Choice reads them). `stop` ends the escalation (with `outcome`); `skip`
         moves on at once (a level with nobody to page); else wait `wait_seconds` for an
         acknowledgement, then go on at `next`."""
@@ -315,7 +330,9 @@ class EscalationService:
         # Step Functions waits whole seconds: rounded to the nearest, a level pages at most half
         # a second early (rounding up would add half a second of lateness on average)
         wait = max(1, math.floor((until - self.clock()).total_seconds() + 0.5))
-        return _step(wait_seconds=wait, next_cursor=next_cursor)
+        return _step(
+            wait_seconds=wait, next_cursor=next_cursor, level_cursor=next_level(policy, cursor)
+        )
 
     def await_ack(self, event: dict[str, Any]) -> dict[str, Any]:
         """Keep the task token of the waiting level. If the escalation ended meanwhile (an
@@ -449,6 +466,45 @@ class EscalationService:
             "by": actor.name or actor.id,
             "via": via,
         }
+
+    def escalate_now(self, incident_id: str, actor: Actor) -> list[str]:
+        """Skip the rest of the wait: every active escalation waiting for an acknowledgement
+        pages its next level now (the state machine's AckOrEscalate). The task token is
+        removed by a conditional update, so two clicks escalate one level, not two. Returns
+        the escalations moved on (none: nothing is waiting — paging is between levels, or
+        nobody is being paged)."""
+        incident = self.repo.get(incident_id)
+        if incident.status is IncidentStatus.RESOLVED:
+            raise AlreadyResolvedError(f"{incident.ref} is resolved: nobody is paged")
+        now = self.clock()
+        moved = []
+        for record in self.store.all(incident_id):
+            if record.get("status") != ACTIVE or not record.get("task_token"):
+                continue
+            before = self.store.update(
+                incident_id,
+                record["escalation_id"],
+                {"escalated_at": iso(now), "escalated_by": actor.name or actor.id},
+                remove=("task_token",),
+                old=True,
+            )
+            if before is None or not before.get("task_token"):
+                continue  # ended meanwhile, or another click took the token
+            self._complete(before["task_token"], "escalate")
+            moved.append(record["escalation_id"])
+            self._timeline(
+                incident_id,
+                f"escalated-{record['escalation_id']}-{iso(now)}",
+                TimelineKind.ESCALATED,
+                {
+                    "escalation": record["escalation_id"],
+                    "level": record.get("level"),
+                    "round": record.get("round"),
+                },
+                at=now,
+                actor=actor,
+            )
+        return moved
 
     def stop(self, incident_id: str, outcome: str, actor: Actor) -> list[str]:
         """End every active escalation (the incident resolved, or paging was cancelled)."""
@@ -765,12 +821,16 @@ def _step(
     wait_seconds: int = 1,
     next_cursor: Cursor | None = None,
     outcome: str | None = None,
+    level_cursor: Cursor | None = None,
 ) -> dict[str, Any]:
+    """`next`: where to go on after the wait (the level's next wave, or the next level);
+    `next_level`: where Escalate jumps (the next level, skipping the level's later waves)."""
     return {
         "stop": stop,
         "skip": skip,
         "wait_seconds": wait_seconds,
         "next": (next_cursor or Cursor()).as_dict(),
+        "next_level": (level_cursor or next_cursor or Cursor()).as_dict(),
         "outcome": outcome,
     }
 

@@ -50,6 +50,7 @@ from tocsin.integrations.ports import (
     TicketingPort,
     TicketRef,
 )
+from tocsin.services.chatops import incident_actions
 
 if TYPE_CHECKING:
     from tocsin.services.escalation import EscalationService
@@ -603,6 +604,7 @@ class ResponseSteps:
             links=tuple(links[:10]),
             accent=SEVERITY_ACCENT[min(rank, len(SEVERITY_ACCENT) - 1)],
             context=tuple(context),
+            actions=incident_actions(self.config, incident),
         )
 
     def _post_summary(self, incident: Incident, key: str, params: dict[str, Any]) -> StepResult:

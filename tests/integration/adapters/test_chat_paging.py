@@ -171,8 +171,17 @@ def test_page_through_slack(fake_slack: FakeSlack) -> None:
     assert ref == PageRef("slack", posted["ts"], HUMAN_ID)
     assert posted["text"].startswith(f"<@{HUMAN_ID}> Page: SEV1 checkout")
     actions = next(b for b in posted["blocks"] if b["type"] == "actions")
-    assert actions["elements"][0]["text"]["text"] == "Acknowledge"
-    assert actions["elements"][0]["url"] == ACK
+    # Slack's buttons reach chat-ops: Acknowledge and Escalate act on the incident in place
+    # (the signed link is for chats without interactivity, and SMS/e-mail)
+    ack, escalate = actions["elements"]
+    assert (ack["text"]["text"], ack["action_id"], ack["style"]) == (
+        "Acknowledge",
+        "tocsin.incident.acknowledge",
+        "primary",
+    )
+    assert ack["value"] == escalate["value"] == page().incident_id and "url" not in ack
+    assert escalate["action_id"] == "tocsin.incident.escalate"
+    assert ACK not in json.dumps(posted["blocks"])
     assert posted["blocks"][0]["text"]["text"].startswith(":red_circle: SEV1 checkout")
     # a second page (the next level) goes to the same DM
     paging.send(page(level=3), HUMAN_ID)
