@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -230,8 +231,32 @@ class IncidentRepository:
         return events, encode_cursor(deser(last)) if last else None
 
     # --- writes -----------------------------------------------------------------------------
-    def append_timeline(self, event: TimelineEvent) -> None:
-        self.ddb.put_item(TableName=self.table, Item=ser(timeline_item(event)))
+    def append_timeline(self, event: TimelineEvent, once: bool = False) -> bool:
+        """Store a timeline event. With `once`, an event already stored under the same time
+        and id is left as it was and False is returned (a redelivered chat event whose id is
+        derived from what it is about appends nothing twice)."""
+        if not once:
+            self.ddb.put_item(TableName=self.table, Item=ser(timeline_item(event)))
+            return True
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item=ser(timeline_item(event)),
+                ConditionExpression="attribute_not_exists(sk)",
+            )
+            return True
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+
+    def timeline_event(self, incident_id: str, at: datetime, event_id: str) -> TimelineEvent | None:
+        """One timeline event by its time and id (both deterministic for chat events)."""
+        key = {schema.PK: incident_pk(incident_id), schema.SK: f"TL#{iso(at)}#{event_id}"}
+        resp = self.ddb.get_item(TableName=self.table, Key=ser(key), ConsistentRead=True)
+        if "Item" not in resp:
+            return None
+        return TimelineEvent.model_validate(_fields(deser(resp["Item"]), TimelineEvent))
 
     def create(
         self, incident: Incident, events: list[TimelineEvent], idempotency_key: str | None = None

@@ -13,6 +13,7 @@ Items (pk / sk):
 - REF#<number> / INCIDENT              INC-<number> -> incident id (written when numbered)
 - CHANNEL#<provider>#<id> / INCIDENT   an incident channel -> its incident (chat-ops)
 - CHATDRAFT#<id> / DRAFT               a chat-ops preview waiting for Publish/Cancel (TTL)
+- CHATEVENT#<provider>#<id> / RECEIPT  a chat event delivery accepted / queued (TTL)
 """
 
 from __future__ import annotations

@@ -53,6 +53,14 @@ class TimelineKind(StrEnum):
     PAGE_FAILED = "page_failed"
     ROLE_CHANGED = "role_changed"
     STATUS_PAGE_UPDATED = "status_page_updated"
+    # the incident channel's transcript (services/capture.py): each event's data is
+    # self-contained (message_id, thread_id, user, person, text, files) for the postmortem
+    CHAT_MESSAGE = "chat_message"
+    CHAT_MESSAGE_EDITED = "chat_message_edited"
+    CHAT_MESSAGE_DELETED = "chat_message_deleted"
+    CHAT_REACTION = "chat_reaction"
+    KEY_EVENT = "key_event"
+    KEY_EVENT_UNMARKED = "key_event_unmarked"
 
 
 class TimelineEvent(BaseModel):
