@@ -150,6 +150,29 @@ def test_a_body_that_is_not_json_gets_400(http: Http, slack: FakeSlack) -> None:
     assert resp.status_code == 400 and "JSON" in resp.body["error"]
 
 
+def test_other_callbacks_are_acknowledged_and_an_envelope_without_event_id_refused(
+    http: Http, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tocsin.handlers import chatops
+
+    queued: list[Any] = []
+    monkeypatch.setattr(chatops, "_enqueue", queued.append)
+    # Slack's app_rate_limited notice (Events API reference): nothing to capture
+    limited = {
+        "token": "Jhj5dZrVaK7ZwHHjRyZWjbDl",
+        "type": "app_rate_limited",
+        "team_id": "T111",
+        "minute_rate_limited": 1518467820,
+        "api_app_id": "A111",
+    }
+    assert (post(http, limited).status_code, queued) == (200, [])
+    body = envelope(message())
+    del body["event_id"]
+    resp = post(http, body)
+    assert resp.status_code == 400 and "event_id" in resp.body["error"]
+    assert queued == []
+
+
 @pytest.mark.parametrize("retry_header", [True, False])
 def test_a_redelivered_event_is_queued_and_captured_once(
     http: Http, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch, retry_header: bool
@@ -386,10 +409,12 @@ def test_a_failed_download_keeps_the_message(http: Http, slack: FakeSlack, aws: 
     del slack.files[gone["id"]]  # deleted before we fetched it: 404
     elsewhere = dict(slack.add_file("evil.png", PNG, "image/png"))
     elsewhere["url_private_download"] = "https://example.com/files-pri/evil.png"
-    post(http, envelope(_file_share(slack, [gone, elsewhere], "1764230400.000100")))
+    hidden = {"id": "F0CONNECT01", "file_access": "check_file_info", "mode": "hidden_by_limit"}
+    post(http, envelope(_file_share(slack, [gone, elsewhere, hidden], "1764230400.000100")))
     (said,) = captured()
     assert said["data"]["text"] == "graph of the error rate"
-    missing, refused = said["data"]["files"]
+    missing, refused, unknown = said["data"]["files"]
+    assert unknown["copy"] == "copy_failed" and "no download URL" in unknown["reason"]
     assert missing["copy"] == "copy_failed" and "404" in missing["reason"]
     assert refused["copy"] == "copy_failed" and "not a URL under" in refused["reason"]
     assert [r.path.rsplit("/", 1)[-1] for r in slack.downloads()] == ["deleted.png"]

@@ -209,6 +209,8 @@ def download_file(options: Options, token: str, file: ChatFile, max_bytes: int) 
     a web page instead of the file (what Slack answers when the token lacks `files:read`)."""
     base = options.file_url_base
     url = file.url
+    if not url:  # e.g. Slack Connect files (`file_access: check_file_info`)
+        raise PermanentIntegrationError(PROVIDER, f"file {file.id}: no download URL in the event")
     if not url.startswith(base) or any(c.isspace() for c in url) or ".." in url:
         raise PermanentIntegrationError(PROVIDER, f"file {file.id}: not a URL under {base}")
     if file.size > max_bytes:
