@@ -441,3 +441,22 @@ def test_a_slack_outage_is_retried_then_recorded(http: Http, slack: FakeSlack) -
     # a later delivery of the same event appends nothing more
     container().capture.capture(copy.deepcopy(event), last_attempt=True)
     assert len(captured()) == 1
+
+
+def test_a_malformed_event_fails_its_queue_job_so_it_is_kept(slack: FakeSlack) -> None:
+    """Nothing is lost: the job is retried by SQS and ends in the dead-letter queue."""
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from tocsin.domain.errors import PayloadFormatError
+    from tocsin.handlers import chatops
+
+    job = {"kind": "event", "envelope": envelope({"type": "message", "text": "no channel"})}
+    record = SQSRecord(
+        {
+            "messageId": "m-1",
+            "body": json.dumps(job),
+            "attributes": {"ApproximateReceiveCount": "1"},
+        }
+    )
+    with pytest.raises(PayloadFormatError, match=r"event\.channel"):
+        chatops.record_handler(record)
+    assert captured() == []

@@ -271,7 +271,11 @@ def record_handler(record: SQSRecord) -> None:
     job = json.loads(record.body)
     last = int(record.attributes.approximate_receive_count or 1) >= MAX_RECEIVES
     if job.get("kind") == "event":  # nobody to answer: a failure is retried, then kept (DLQ)
-        _capture(job, last)
+        try:
+            _capture(job, last)
+        except Exception:  # the errors name fields and files, never message text
+            logger.exception("chat event not captured", extra={"request": record.message_id})
+            raise
         return
     try:
         answer = _answer(job, record.message_id)
