@@ -250,6 +250,35 @@ class IncidentRepository:
                 return False
             raise
 
+    def timeline_of_kind(
+        self, incident_id: str, kind: str, start: datetime, end: datetime, max_pages: int = 5
+    ) -> list[TimelineEvent]:
+        """The timeline events of one kind between two times (inclusive), oldest first; reads
+        at most `max_pages` pages of the window."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :start AND :end",
+            "FilterExpression": "#kind = :kind",
+            "ExpressionAttributeNames": {"#kind": "kind"},
+            "ExpressionAttributeValues": {
+                ":pk": ser_value(incident_pk(incident_id)),
+                ":start": ser_value(f"TL#{iso(start)}"),
+                ":end": ser_value(f"TL#{iso(end)}~"),  # "~" sorts after "#<event id>"
+                ":kind": ser_value(kind),
+            },
+        }
+        found: list[TimelineEvent] = []
+        for _ in range(max_pages):
+            resp = self.ddb.query(**kwargs)
+            found += [
+                TimelineEvent.model_validate(_fields(deser(raw), TimelineEvent))
+                for raw in resp.get("Items", [])
+            ]
+            if "LastEvaluatedKey" not in resp:
+                break
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        return found
+
     def timeline_event(self, incident_id: str, at: datetime, event_id: str) -> TimelineEvent | None:
         """One timeline event by its time and id (both deterministic for chat events)."""
         key = {schema.PK: incident_pk(incident_id), schema.SK: f"TL#{iso(at)}#{event_id}"}

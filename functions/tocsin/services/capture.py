@@ -219,10 +219,10 @@ class CaptureService:
         if kind is TimelineKind.CHAT_REACTION:
             data["removed"] = event.kind is ChatEventKind.REACTION_REMOVED
             return data
-        # a key event stands on its own: what was said, by whom, when
+        # a key event stands on its own: what was said (as it read when marked), by whom, when
         message = self._message(incident_id, event)
         if message is not None:
-            data["text"] = message.data.get("text")
+            data["text"] = self._text_when_marked(incident_id, message, event.at)
             data["message_user"] = message.data.get("user")
             data["message_person"] = message.data.get("person")
             data["message_at"] = iso(message.at)
@@ -230,6 +230,14 @@ class CaptureService:
         elif event.message_at is not None:
             data["message_at"] = iso(event.message_at)
         return data
+
+    def _text_when_marked(self, incident_id: str, message: TimelineEvent, at: datetime) -> Any:
+        """The message's text after its last edit before `at` (else as it was posted)."""
+        edits = self.incidents.timeline_of_kind(
+            incident_id, TimelineKind.CHAT_MESSAGE_EDITED.value, message.at, at
+        )
+        mine = [e for e in edits if e.data.get("message_event") == message.id]
+        return (mine[-1] if mine else message).data.get("text")
 
     # --- files ----------------------------------------------------------------------------------
     def _copy(
