@@ -33,7 +33,7 @@ from infra.functions import ServiceFunctions
 from infra.nag import acknowledge, acknowledge_wildcard_resource, add_checks
 from infra.paths import CDK_JSON, CONFIG_DIR
 from infra.statuspage import StatusPageHosting, read_cookie_public_key
-from infra.storage import QUARANTINE_PREFIX, RAW_PREFIX, Storage
+from infra.storage import CHAT_FILES_PREFIX, QUARANTINE_PREFIX, RAW_PREFIX, Storage
 from infra.workflow import EscalationWorkflow, ResponseWorkflow
 
 STACK_NAME = "Tocsin"
@@ -50,6 +50,8 @@ OBJECT_ACCESS: dict[Function, dict[str, tuple[str, ...]]] = {
         "s3:GetObject": (QUARANTINE_PREFIX,),
         "s3:PutObject": (RAW_PREFIX, QUARANTINE_PREFIX),
     },
+    # copies of files shared in incident channels (the Slack events it captures)
+    Function.CHATOPS: {"s3:PutObject": (CHAT_FILES_PREFIX,)},
 }
 
 
@@ -73,7 +75,8 @@ USES_INTEGRATIONS = (Function.WORKFLOW, Function.SWEEPER, Function.API)
 #: command, the sweeper for scheduled maintenances): objects under status/ of the status bucket.
 PUBLISHES_STATUS_PAGES = (Function.API, Function.WORKFLOW, Function.SWEEPER, Function.CHATOPS)
 #: Functions that read only the chat integration's secret: chat-ops verifies Slack's request
-#: signatures with its `signing_secret` (and answers through response URLs, no token needed).
+#: signatures with its `signing_secret`, answers through response URLs, and downloads files
+#: shared in incident channels with its `bot_token`.
 READS_CHAT_SECRET = (Function.CHATOPS,)
 #: The function that issues the signed cookies of private status pages
 #: (`/v1/status-pages/...`, reached through the distribution): only it reads their key.

@@ -10,6 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from tocsin.dal import schema
+from tocsin.dal.artifacts import CHAT_FILES_PREFIX as CHAT_FILES_PREFIX
 
 from infra.nag import acknowledge, acknowledge_wildcard_resource
 
@@ -26,11 +27,14 @@ TABLE_DATA_ACTIONS = (
 )
 RAW_PREFIX = "raw/"
 QUARANTINE_PREFIX = "quarantine/"
+# CHAT_FILES_PREFIX (the runtime's, re-exported): copies of files shared in incident channels,
+# kept as long as the timeline naming them (no expiry)
 RAW_RETENTION = Duration.days(30)
 ACCESS_LOG_RETENTION = Duration.days(365)
 OBJECT_KEY_REASON = (
     "Object keys are generated per payload (raw/<date>/<source>/<ulid>.json, "
-    "quarantine/<id>.json), so access is granted on one key prefix of the artifact bucket."
+    "quarantine/<id>.json, chat-files/<incident>/<provider>/<file>/<name>), so access is "
+    "granted on one key prefix of the artifact bucket."
 )
 
 

@@ -84,6 +84,23 @@ def slack_router() -> APIGatewayHttpRouter:
         """Described here only: tocsin.handlers.chatops serves this route."""
         return {}
 
+    @router.post(
+        "/v1/slack/events",
+        summary="Slack Events API (url_verification; messages and reactions in incident channels)",
+        description=signed.replace("Form-encoded", "JSON")
+        + " Each `event_id` is queued once (Slack's retries are acknowledged and dropped).",
+        tags=["chat-ops"],
+        responses={
+            200: {"description": "the `challenge` echoed, or acknowledged (empty body)"},
+            400: {"description": "not a JSON Events API request"},
+            401: {"description": refused},
+        },
+        security=[],
+    )
+    def slack_events() -> dict[str, Any]:
+        """Described here only: tocsin.handlers.chatops serves this route."""
+        return {}
+
     return router
 
 

@@ -15,8 +15,9 @@ class Function(StrEnum):
     EVENTBRIDGE_INTAKE = "eventbridge_intake"
     WORKFLOW = "workflow"
     SWEEPER = "sweeper"
-    #: Slack slash commands and interactions: verifies and acknowledges them (HTTP), then does
-    #: the work from its queue (SQS) and answers through the request's response_url
+    #: Slack slash commands, interactions and events: verifies and acknowledges them (HTTP),
+    #: then does the work from its queue (SQS): answers through the request's response_url,
+    #: captures incident channels onto the timeline
     CHATOPS = "chatops"
 
 
@@ -86,6 +87,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/status-pages/{page}/access/{token}", Function.API),
     Route("POST", "/v1/slack/commands", Function.CHATOPS),
     Route("POST", "/v1/slack/interactions", Function.CHATOPS),
+    Route("POST", "/v1/slack/events", Function.CHATOPS),
 )
 
 

@@ -468,6 +468,35 @@ def tokens_revoke(name: str, table: str) -> None:
     click.echo(f"revoked all tokens of {name}")
 
 
+# --- slack ----------------------------------------------------------------------------------------
+@main.group()
+def slack() -> None:
+    """The Slack app."""
+
+
+@slack.command("manifest")
+@click.option(
+    "--url",
+    "base_url",
+    help="the API's public base URL (the stack's ApiUrl output; default: tocsin --url)",
+)
+@click.option("--name", default="Tocsin", show_default=True, help="the app's name in Slack")
+@click.pass_context
+def slack_manifest(ctx: click.Context, base_url: str | None, name: str) -> None:
+    """Print the Slack app manifest: paste it in api.slack.com/apps → Create New App → From a
+    manifest. Request URLs, bot events and scopes come from the code."""
+    from tocsin.integrations.slack_manifest import manifest
+
+    base = base_url or ctx.obj.get("url")
+    if not base:
+        raise click.UsageError("give --url (the stack's ApiUrl output, e.g. https://…/prod)")
+    if not base.startswith(("https://", "http://")):
+        raise click.BadParameter(f"{base!r} is not an http(s) URL", param_hint="--url")
+    if not base.startswith("https://"):
+        click.echo("warning: Slack only sends requests to https:// URLs", err=True)
+    _echo_json(manifest(base, name))
+
+
 # --- status pages ---------------------------------------------------------------------------------
 @main.group("statuspage")
 def statuspage_group() -> None:

@@ -30,6 +30,7 @@ def test_the_slack_routes_go_to_the_chatops_function() -> None:
     assert slack == {
         ("POST", "/v1/slack/commands"): Function.CHATOPS,
         ("POST", "/v1/slack/interactions"): Function.CHATOPS,
+        ("POST", "/v1/slack/events"): Function.CHATOPS,
     }
 
 
@@ -89,3 +90,29 @@ def test_it_may_send_to_its_queue_and_publish_status_pages_only(
     actions = {a for s in statements for a in actions_of(s)}
     assert not any(a.startswith(("states:", "sns:", "ses:")) for a in actions), actions
     assert "s3:PutObject" in actions  # status/* of the status bucket (test_infra_statuspage)
+
+
+def test_it_may_write_shared_file_copies_under_chat_files_of_the_artifact_bucket_only(
+    template_json: dict[str, Any],
+) -> None:
+    (bucket,) = [
+        bid
+        for bid, b in resources(template_json, "AWS::S3::Bucket").items()
+        if bid.startswith("StorageArtifactBucket")
+    ]
+    grants = set()
+    for statement in role_statements(template_json, Function.CHATOPS):
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        resources_ = (
+            statement["Resource"]
+            if isinstance(statement["Resource"], list)
+            else [statement["Resource"]]
+        )
+        for resource in resources_:
+            if isinstance(resource, dict) and "Fn::Join" in resource:
+                parts = resource["Fn::Join"][1]
+                if any(target(p) == bucket for p in parts if isinstance(p, dict)):
+                    grants |= {(a, parts[-1]) for a in actions}
+    assert grants == {("s3:PutObject", "/chat-files/*")}

@@ -1,9 +1,11 @@
-"""The artifact bucket: raw alert payloads (kept 30 days) and quarantined payloads."""
+"""The artifact bucket: raw alert payloads (kept 30 days), quarantined payloads, and copies of
+files shared in incident channels (chat URLs expire; kept like the timeline that names them)."""
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +18,10 @@ from tocsin.domain.clock import iso
 from tocsin.domain.errors import QuarantineNotFoundError
 from tocsin.domain.ids import new_quarantine_id, ulid
 
+#: key prefix of the copies of files shared in incident channels (the chatops function may
+#: write under it, nothing else)
+CHAT_FILES_PREFIX = "chat-files/"
+_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 #: never stored with a quarantined payload
 SECRET_HEADERS = frozenset({"authorization", "cookie", "x-api-key", "proxy-authorization"})
 
@@ -33,6 +39,15 @@ def decode_body(record: dict[str, Any]) -> bytes:
     return str(record["body"]).encode("utf-8")
 
 
+def chat_file_key(incident_id: str, provider: str, file_id: str, name: str) -> str:
+    """chat-files/<incident>/<provider>/<file id>/<name>, with only safe characters."""
+    parts = [
+        _KEY_UNSAFE.sub("_", p)[:100].strip("._") or "_" for p in (incident_id, provider, file_id)
+    ]
+    filename = _KEY_UNSAFE.sub("_", name)[-100:].strip("_").lstrip(".") or "file"
+    return CHAT_FILES_PREFIX + "/".join([*parts, filename])
+
+
 class ArtifactStore:
     def __init__(self, bucket: str, table: str) -> None:
         self.bucket = bucket
@@ -44,6 +59,22 @@ class ArtifactStore:
         key = f"raw/{received_at:%Y/%m/%d}/{source}/{ulid()}.json"
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
         return f"s3://{self.bucket}/{key}"
+
+    def store_chat_file(
+        self, incident_id: str, provider: str, file_id: str, name: str, body: bytes, mimetype: str
+    ) -> str:
+        """Keep a copy of a file shared in an incident channel; returns its key. The key is
+        the same for the same file, so a redelivered event overwrites rather than adds. Stored
+        as an attachment (never rendered inline by a browser that is given a link to it)."""
+        key = chat_file_key(incident_id, provider, file_id, name)
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=body,
+            ContentType=mimetype or "application/octet-stream",
+            ContentDisposition="attachment",
+        )
+        return key
 
     # --- quarantine -------------------------------------------------------------------------
     def quarantine(

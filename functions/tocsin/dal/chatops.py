@@ -6,6 +6,9 @@
   state: `pending` -> `publishing` (claimed by one delivery) -> `published` | `cancelled`.
   The claim makes a Publish clicked twice (or delivered twice) publish once. Expires after a
   day (TTL).
+- `CHATEVENT#<provider>#<event id> / RECEIPT`: a chat event delivery accepted (and, once on the
+  queue, `queued_at`). A vendor's retry of a queued event is acknowledged without queueing it
+  again. Expires after a day (TTL; Slack stops retrying within hours).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from tocsin.dal.dynamo import deser, is_conditional_failure, ser, ser_value
 DRAFT_TTL_SECONDS = 30 * 60
 #: a claim older than this is taken over (its holder died before finishing)
 CLAIM_SECONDS = 120
+#: how long a chat event's receipt is kept (longer than the vendor's retries last)
+RECEIPT_TTL_SECONDS = 24 * 3600
 
 
 def _channel_key(provider: str, channel_id: str) -> dict[str, Any]:
@@ -55,6 +60,49 @@ class ChannelDirectory:
             TableName=self.table, Key=ser(_channel_key(provider, channel_id)), ConsistentRead=True
         )
         return str(deser(resp["Item"])["incident_id"]) if "Item" in resp else None
+
+
+def _receipt_key(provider: str, event_id: str) -> dict[str, Any]:
+    return {schema.PK: f"CHATEVENT#{provider}#{event_id}", schema.SK: "RECEIPT"}
+
+
+class EventReceipts:
+    """Which chat event deliveries are already on the queue: the vendor retries an event it
+    thinks was not received (Slack: `X-Slack-Retry-Num`, same `event_id`)."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.ddb = client("dynamodb")
+
+    def accept(self, provider: str, event_id: str) -> bool:
+        """True when this event is to be queued: the first delivery, or a retry of one that
+        never reached the queue (its function died in between). False when a delivery of it is
+        already queued. Two deliveries racing may both be queued: capturing is idempotent."""
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item=ser(
+                    {
+                        **_receipt_key(provider, event_id),
+                        "type": "chat_event_receipt",
+                        schema.TTL_ATTRIBUTE: int(time.time()) + RECEIPT_TTL_SECONDS,
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk) OR attribute_not_exists(queued_at)",
+            )
+            return True
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+
+    def queued(self, provider: str, event_id: str) -> None:
+        self.ddb.update_item(
+            TableName=self.table,
+            Key=ser(_receipt_key(provider, event_id)),
+            UpdateExpression="SET queued_at = :now",
+            ExpressionAttributeValues={":now": ser_value(int(time.time()))},
+        )
 
 
 class DraftStore:

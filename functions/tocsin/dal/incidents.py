@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -248,8 +249,61 @@ class IncidentRepository:
         return events[::-1]
 
     # --- writes -----------------------------------------------------------------------------
-    def append_timeline(self, event: TimelineEvent) -> None:
-        self.ddb.put_item(TableName=self.table, Item=ser(timeline_item(event)))
+    def append_timeline(self, event: TimelineEvent, once: bool = False) -> bool:
+        """Store a timeline event. With `once`, an event already stored under the same time
+        and id is left as it was and False is returned (a redelivered chat event whose id is
+        derived from what it is about appends nothing twice)."""
+        if not once:
+            self.ddb.put_item(TableName=self.table, Item=ser(timeline_item(event)))
+            return True
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item=ser(timeline_item(event)),
+                ConditionExpression="attribute_not_exists(sk)",
+            )
+            return True
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+
+    def timeline_of_kind(
+        self, incident_id: str, kind: str, start: datetime, end: datetime, max_pages: int = 5
+    ) -> list[TimelineEvent]:
+        """The timeline events of one kind between two times (inclusive), oldest first; reads
+        at most `max_pages` pages of the window."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :start AND :end",
+            "FilterExpression": "#kind = :kind",
+            "ExpressionAttributeNames": {"#kind": "kind"},
+            "ExpressionAttributeValues": {
+                ":pk": ser_value(incident_pk(incident_id)),
+                ":start": ser_value(f"TL#{iso(start)}"),
+                ":end": ser_value(f"TL#{iso(end)}~"),  # "~" sorts after "#<event id>"
+                ":kind": ser_value(kind),
+            },
+        }
+        found: list[TimelineEvent] = []
+        for _ in range(max_pages):
+            resp = self.ddb.query(**kwargs)
+            found += [
+                TimelineEvent.model_validate(_fields(deser(raw), TimelineEvent))
+                for raw in resp.get("Items", [])
+            ]
+            if "LastEvaluatedKey" not in resp:
+                break
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        return found
+
+    def timeline_event(self, incident_id: str, at: datetime, event_id: str) -> TimelineEvent | None:
+        """One timeline event by its time and id (both deterministic for chat events)."""
+        key = {schema.PK: incident_pk(incident_id), schema.SK: f"TL#{iso(at)}#{event_id}"}
+        resp = self.ddb.get_item(TableName=self.table, Key=ser(key), ConsistentRead=True)
+        if "Item" not in resp:
+            return None
+        return TimelineEvent.model_validate(_fields(deser(resp["Item"]), TimelineEvent))
 
     def create(
         self, incident: Incident, events: list[TimelineEvent], idempotency_key: str | None = None

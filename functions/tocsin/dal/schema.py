@@ -14,6 +14,7 @@ Items (pk / sk):
 - CHANNEL#<provider>#<id> / INCIDENT   an incident channel -> its incident (chat-ops)
 - CHATDRAFT#<id> / DRAFT               a chat-ops preview waiting for Publish/Cancel (TTL)
 - INC#<id> / ACTION#<action id>        an action item of the incident
+- CHATEVENT#<provider>#<id> / RECEIPT  a chat event delivery accepted / queued (TTL)
 """
 
 from __future__ import annotations

@@ -51,3 +51,9 @@ class ChatEvent:
     event_id: str = ""
     #: a bot's own message (Tocsin's) — recorded as such, never as a person's
     bot: bool = False
+    #: EDIT and DELETE: the text before the change, when the vendor says it (Slack's
+    #: `previous_message`); the edit keeps both, the deletion keeps what was deleted
+    previous_text: str | None = None
+    #: when the message this is about was posted (Slack: its ts), when the vendor says it: an
+    #: edit, deletion or reaction then finds the message's own timeline event (its text)
+    message_at: datetime | None = None

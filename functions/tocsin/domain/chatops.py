@@ -15,6 +15,13 @@ chatops:
     # when no role in a list is held on the incident, the people of the incident's
     # service team may (default true)
     team_when_unassigned: true
+  # the reaction that marks a message of an incident channel as a key event (removing it
+  # unmarks it); other reactions are recorded as reactions
+  key_event_reaction: pushpin
+  # copies of files shared in incident channels (chat URLs expire): images up to
+  # copy_images_max_bytes, other files up to copy_files_max_bytes (0: images only)
+  copy_images_max_bytes: 26214400
+  copy_files_max_bytes: 10485760
 
 Notes, decisions, action items, the timeline and the summary are open to everyone in the
 incident channel: they only add to the record.
@@ -75,6 +82,12 @@ class ChatOpsPermissions(Strict):
 
 class ChatOpsConfig(Strict):
     permissions: ChatOpsPermissions = ChatOpsPermissions()
+    #: a reaction name as the chat tool spells it (Slack: `pushpin`, without colons)
+    key_event_reaction: str = Field(default="pushpin", pattern=r"^[a-z0-9_+'-]{1,100}$")
+    #: the largest image copied off the chat tool (a larger one is recorded, not copied)
+    copy_images_max_bytes: int = Field(default=25 * 1024 * 1024, ge=0, le=200 * 1024 * 1024)
+    #: the largest other file copied (0: only images are copied)
+    copy_files_max_bytes: int = Field(default=10 * 1024 * 1024, ge=0, le=200 * 1024 * 1024)
 
 
 def permission_problems(

@@ -59,6 +59,14 @@ class TimelineKind(StrEnum):
     ACTION_ITEM_ADDED = "action_item_added"
     #: someone asked for the next escalation level now (chat's Escalate button)
     ESCALATED = "escalated"
+    # the incident channel's transcript (services/capture.py): each event's data is
+    # self-contained (message_id, thread_id, user, person, text, files) for the postmortem
+    CHAT_MESSAGE = "chat_message"
+    CHAT_MESSAGE_EDITED = "chat_message_edited"
+    CHAT_MESSAGE_DELETED = "chat_message_deleted"
+    CHAT_REACTION = "chat_reaction"
+    KEY_EVENT = "key_event"
+    KEY_EVENT_UNMARKED = "key_event_unmarked"
 
 
 class TimelineEvent(BaseModel):
@@ -111,6 +119,15 @@ def describe(event: TimelineEvent) -> str:
     if kind in (TimelineKind.ALERT_ADDED, TimelineKind.ALERT_RESOLVED, TimelineKind.ALERT_REFIRED):
         verb = kind.value.split("_", 1)[1]
         return f"alert {verb}: {d.get('title', d.get('fingerprint', ''))}"
+    if kind in (TimelineKind.CHAT_MESSAGE, TimelineKind.KEY_EVENT):
+        who = d.get("person") or d.get("user") or by
+        files = f" [{len(d['files'])} file(s)]" if d.get("files") else ""
+        key = "key event: " if kind is TimelineKind.KEY_EVENT else ""
+        return f"{key}{who}: {d.get('text', '')}{files}"
+    if kind is TimelineKind.CHAT_MESSAGE_EDITED:
+        return f"{d.get('person') or d.get('user') or by} edited: {d.get('text', '')}"
+    if kind is TimelineKind.CHAT_MESSAGE_DELETED:
+        return f"message of {d.get('person') or d.get('user') or by} deleted"
     if kind is TimelineKind.STATUS_PAGE_UPDATED:
         return f"status page {d.get('page', '')} {d.get('status', '')} by {by}"
     if kind is TimelineKind.WORKFLOW_STEP:

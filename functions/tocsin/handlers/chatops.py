@@ -1,11 +1,16 @@
-"""Slack chat-ops: `POST /v1/slack/commands`, `POST /v1/slack/interactions`, and the queue.
+"""Slack chat-ops: `POST /v1/slack/commands`, `/v1/slack/interactions`, `/v1/slack/events`, and
+the queue.
 
 One function, two event shapes:
 - HTTP (API Gateway): verify the request's Slack signature first (401 and nothing else
   happens when it is bad, missing or older than 5 minutes), then acknowledge at once. `help`
   and unknown commands are answered right in the acknowledgement; everything else is put on
   the chat-ops queue and acknowledged with a short "working on it".
-- SQS (the queue's event source mapping): do the work (look the incident up, check who may,
+- Events API: `url_verification` is answered with its challenge; an `event_callback` is put
+  on the queue once per `event_id` (Slack retries with `X-Slack-Retry-Num`: a retry of a
+  queued event is acknowledged and dropped) and acknowledged with an empty 200.
+- SQS (the queue's event source mapping): events are captured onto the incident's timeline
+  (services/capture.py; idempotent, so two queued copies append once). Otherwise: do the work (look the incident up, check who may,
   store the preview, publish) and answer through the request's `response_url`. Partial batch
   responses: a record that fails for a passing reason (AWS or Slack unavailable) is retried by
   SQS and lands in the dead-letter queue after the configured receives; one that fails for
@@ -257,6 +262,52 @@ def slack_interaction() -> Response[Any]:
     return _ok()
 
 
+def _bad_request(error: str) -> Response[Any]:
+    return Response(
+        status_code=400, content_type=content_types.APPLICATION_JSON, body={"error": error}
+    )
+
+
+#: what of an event_callback envelope is queued (not the deprecated verification `token`)
+_ENVELOPE_KEYS = ("type", "team_id", "api_app_id", "event", "event_id", "event_time")
+
+
+@app.post("/v1/slack/events")
+def slack_event() -> Response[Any]:
+    ok, body = _verified()
+    if not ok:
+        return _unauthorized()
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        return _bad_request("body is not JSON")
+    if not isinstance(envelope, dict):
+        return _bad_request("body is not a JSON object")
+    if envelope.get("type") == "url_verification":
+        challenge = envelope.get("challenge")
+        if not isinstance(challenge, str) or not challenge:
+            return _bad_request("url_verification without a challenge")
+        return _ok({"challenge": challenge})
+    if envelope.get("type") != "event_callback":
+        return _ok()  # e.g. app_rate_limited: nothing to capture
+    event_id = envelope.get("event_id")
+    if not isinstance(event_id, str) or not event_id or not isinstance(envelope.get("event"), dict):
+        return _bad_request("event_callback without event_id or event")
+    headers = {str(k).lower(): str(v) for k, v in (app.current_event.headers or {}).items()}
+    retry = {
+        "retry": headers.get("x-slack-retry-num"),
+        "reason": headers.get("x-slack-retry-reason"),
+    }
+    receipts = container().chat_event_receipts
+    if not receipts.accept(PROVIDER, event_id):
+        logger.info("slack event already queued", extra=retry)
+        return _ok()
+    _enqueue({"kind": "event", "envelope": {k: envelope.get(k) for k in _ENVELOPE_KEYS}})
+    receipts.queued(PROVIDER, event_id)
+    logger.info("slack event queued", extra={"type": envelope["event"].get("type"), **retry})
+    return _ok()
+
+
 # --- the queue ---------------------------------------------------------------------------------
 def _answer(job: dict[str, Any], delivery: str) -> Any:
     from tocsin.domain.clock import parse_iso
@@ -310,6 +361,19 @@ def _tell(job: dict[str, Any], answer: Any) -> None:
         logger.warning("chat-ops answer not delivered", extra={"error": str(exc)[:300]})
 
 
+def _capture(job: dict[str, Any], last: bool) -> None:
+    """An Events API event onto its incident's timeline (if its channel is an incident's)."""
+    from tocsin.integrations.slack_events import chat_event
+
+    envelope = job.get("envelope") or {}
+    event = chat_event(envelope)
+    if event is None:
+        kind = (envelope.get("event") or {}).get("type")
+        logger.info("slack event not captured", extra={"type": kind})
+        return
+    container().capture.capture(event, last_attempt=last)
+
+
 def record_handler(record: SQSRecord) -> None:
     from tocsin.domain.errors import TocsinError
     from tocsin.integrations.ports import IntegrationError, PermanentIntegrationError
@@ -317,6 +381,13 @@ def record_handler(record: SQSRecord) -> None:
 
     job = json.loads(record.body)
     last = int(record.attributes.approximate_receive_count or 1) >= MAX_RECEIVES
+    if job.get("kind") == "event":  # nobody to answer: a failure is retried, then kept (DLQ)
+        try:
+            _capture(job, last)
+        except Exception:  # the errors name fields and files, never message text
+            logger.exception("chat event not captured", extra={"request": record.message_id})
+            raise
+        return
     try:
         answer = _answer(job, record.message_id)
     except TocsinError as exc:  # for good, and meant for the person: say why

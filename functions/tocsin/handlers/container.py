@@ -17,6 +17,7 @@ from tocsin.settings import Settings, get_settings
 if TYPE_CHECKING:
     from tocsin.dal.alerts import AlertRepository
     from tocsin.dal.artifacts import ArtifactStore
+    from tocsin.dal.chatops import EventReceipts
     from tocsin.dal.incidents import IncidentRepository
     from tocsin.dal.maintenance import MaintenanceRepository
     from tocsin.dal.raw import RawPayload
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from tocsin.domain.config import TocsinConfig
     from tocsin.domain.incidents import Incident
     from tocsin.integrations.registry import AdapterFactory
+    from tocsin.services.capture import CaptureService
     from tocsin.services.chatops import ChatOps
     from tocsin.services.escalation import EscalationService
     from tocsin.services.incidents import IncidentService
@@ -248,6 +250,46 @@ class Container:
             response=lambda: self.response,
             actions=lambda: ActionItemStore(table),
             clock=self.incidents.clock,
+        )
+
+    @cached_property
+    def chat_event_receipts(self) -> EventReceipts:
+        from tocsin.dal.chatops import EventReceipts
+
+        return EventReceipts(self.settings.table_name)
+
+    @cached_property
+    def capture(self) -> CaptureService:
+        """The incident channels' transcript; files are fetched with the chat integration's
+        credentials (Slack: the bot token, from Slack's file host only)."""
+        from tocsin.dal.chatops import ChannelDirectory
+        from tocsin.services.capture import CaptureService
+
+        def fetch(provider: str, file: Any, max_bytes: int) -> bytes:
+            from tocsin.integrations import slack
+            from tocsin.integrations.ports import PermanentIntegrationError
+            from tocsin.integrations.slack_events import download_file
+
+            chat = self.config.integrations.chat
+            if provider != slack.PROVIDER or chat.provider != provider or not chat.secret:
+                raise PermanentIntegrationError(provider, "no file download for this chat tool")
+            token = str(self.adapters.secrets.get(chat.secret).get("bot_token") or "")
+            if not token:
+                raise PermanentIntegrationError(provider, "the chat secret has no bot_token")
+            options = slack.Options.model_validate(chat.options)
+            return download_file(options, token, file, max_bytes)
+
+        def store(incident_id: str, provider: str, file: Any, body: bytes) -> str:
+            return self.artifacts.store_chat_file(
+                incident_id, provider, file.id, file.name, body, file.mimetype
+            )
+
+        return CaptureService(
+            self.config,
+            self.incident_repo,
+            ChannelDirectory(self.settings.table_name),
+            fetch,
+            store,
         )
 
     @cached_property

@@ -51,6 +51,8 @@ SECRET_KEYS: tuple[str, ...] = ("bot_token",)
 SIGNING_SECRET_KEY = "signing_secret"
 #: where Slack's response_url messages go; anything else is refused
 RESPONSE_URL_BASE = "https://hooks.slack.com/"
+#: where Slack serves files (`url_private_download`); the bot token is sent nowhere else
+FILE_URL_BASE = "https://files.slack.com/"
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +129,9 @@ class Options(BaseModel):
     #: chat-ops answers only through response URLs under this root (Slack's own; change it
     #: only for a test double)
     response_url_base: str = Field(default=RESPONSE_URL_BASE, pattern=r"^https?://[^\s/]+/\S*$")
+    #: the transcript capture downloads shared files (with the bot token) only from URLs under
+    #: this root (Slack's file host; change it only for a test double)
+    file_url_base: str = Field(default=FILE_URL_BASE, pattern=r"^https?://[^\s/]+/\S*$")
 
 
 def build(options: Options, secret: Mapping[str, str]) -> SlackChat:
