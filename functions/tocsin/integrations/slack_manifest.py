@@ -31,6 +31,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "pins.add": ("pins:write",),
     "bookmarks.list": ("bookmarks:read",),
     "bookmarks.add": ("bookmarks:write",),
+    "views.open": (),  # the declare form (no scope: the trigger_id is the permission)
 }
 #: downloading a shared file (`url_private_download` with the bot token)
 FILE_SCOPES: tuple[str, ...] = ("files:read",)

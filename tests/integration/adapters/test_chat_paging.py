@@ -170,7 +170,13 @@ def test_page_through_slack(fake_slack: FakeSlack) -> None:
     [posted] = fake_slack.dm(HUMAN_ID)
     assert ref == PageRef("slack", posted["ts"], HUMAN_ID)
     assert posted["text"].startswith(f"<@{HUMAN_ID}> Page: SEV1 checkout")
-    actions = next(b for b in posted["blocks"] if b["type"] == "actions")
+    (actions,) = [
+        b
+        for b in posted["blocks"]
+        if b["type"] == "actions"
+        and "action_id" in b["elements"][0]
+        and b["elements"][0]["action_id"].startswith("tocsin.incident.")
+    ]
     # Slack's buttons reach chat-ops: Acknowledge and Escalate act on the incident in place
     # (the signed link is for chats without interactivity, and SMS/e-mail)
     ack, escalate = actions["elements"]
