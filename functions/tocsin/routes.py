@@ -15,8 +15,9 @@ class Function(StrEnum):
     EVENTBRIDGE_INTAKE = "eventbridge_intake"
     WORKFLOW = "workflow"
     SWEEPER = "sweeper"
-    #: Slack slash commands and interactions: verifies and acknowledges them (HTTP), then does
-    #: the work from its queue (SQS) and answers through the request's response_url
+    #: Slack slash commands and interactions, Teams bot activities and outgoing webhooks:
+    #: verifies and acknowledges them (HTTP), then does the work from its queue (SQS) and
+    #: answers through the request's response_url / the Bot Connector
     CHATOPS = "chatops"
 
 
@@ -86,6 +87,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/status-pages/{page}/access/{token}", Function.API),
     Route("POST", "/v1/slack/commands", Function.CHATOPS),
     Route("POST", "/v1/slack/interactions", Function.CHATOPS),
+    Route("POST", "/v1/teams/messages", Function.CHATOPS),
+    Route("POST", "/v1/teams/webhook", Function.CHATOPS),
 )
 
 
