@@ -617,3 +617,102 @@ def test_every_answer_renders_as_a_valid_card_and_unknown_ones_show_their_text()
     card = render(Timeline("Timeline of INC-7"))
     check_card(card, "later answer")
     assert "Timeline of INC-7" in text_of(card)
+
+
+# --- the app package --------------------------------------------------------------------------------
+
+
+def _png_size(data: bytes) -> tuple[int, int, int]:
+    """(width, height, colour type) from a PNG's IHDR, after checking its signature and CRCs."""
+    import struct
+    import zlib
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    at = 8
+    chunks = {}
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        kind, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + length]
+        (crc,) = struct.unpack(">I", data[at + 8 + length : at + 12 + length])
+        assert crc == zlib.crc32(kind + body) & 0xFFFFFFFF
+        chunks[kind] = body
+        at += 12 + length
+    assert b"IEND" in chunks and b"IDAT" in chunks
+    width, height, _depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+    raw = zlib.decompress(chunks[b"IDAT"])
+    assert len(raw) == height * (1 + width * 4)
+    return width, height, colour
+
+
+def test_the_manifest_command_writes_a_teams_app_package(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from tocsin.services.chatops import COMMANDS
+    from tocsin_local.cli import main
+
+    out = tmp_path / "tocsin-teams.zip"
+    result = CliRunner().invoke(
+        main,
+        [
+            "teams",
+            "manifest",
+            "--url",
+            "https://abc123.execute-api.eu-west-1.amazonaws.com",
+            "--bot-id",
+            BOT_APP_ID,
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(out) as package:
+        assert sorted(package.namelist()) == ["color.png", "manifest.json", "outline.png"]
+        manifest = json.loads(package.read("manifest.json"))
+        color, outline = package.read("color.png"), package.read("outline.png")
+    assert manifest["manifestVersion"] == "1.19"
+    assert manifest["$schema"].endswith("/teams/v1.19/MicrosoftTeams.schema.json")
+    assert manifest["id"] == BOT_APP_ID
+    assert len(manifest["name"]["short"]) <= 30 and len(manifest["description"]["short"]) <= 80
+    (bot,) = manifest["bots"]
+    assert bot["botId"] == BOT_APP_ID
+    assert sorted(bot["scopes"]) == ["groupChat", "personal", "team"]
+    (commands,) = bot["commandLists"]
+    assert [c["title"] for c in commands["commands"]] == list(COMMANDS)
+    assert all(len(c["description"]) <= 128 for c in commands["commands"])
+    assert manifest["validDomains"] == ["abc123.execute-api.eu-west-1.amazonaws.com"]
+    rsc = manifest["authorization"]["permissions"]["resourceSpecific"]
+    assert {"name": "ChannelMessage.Read.Group", "type": "Application"} in rsc
+    assert manifest["webApplicationInfo"]["id"] == BOT_APP_ID
+    assert manifest["icons"] == {"color": "color.png", "outline": "outline.png"}
+    assert _png_size(color) == (192, 192, 6)
+    assert _png_size(outline) == (32, 32, 6)
+
+
+def test_the_outline_icon_is_white_on_transparent() -> None:
+    import struct
+    import zlib
+
+    from tocsin_local.teams_app import outline_icon
+
+    data = outline_icon()
+    (length,) = struct.unpack(">I", data[33:37])
+    raw = zlib.decompress(data[41 : 41 + length])
+    pixels = {
+        bytes(raw[r * 129 + 1 + i * 4 : r * 129 + 5 + i * 4]) for r in range(32) for i in range(32)
+    }
+    assert pixels == {b"\xff\xff\xff\xff", b"\x00\x00\x00\x00"}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--url", "http://insecure.example.com", "--bot-id", BOT_APP_ID],
+        ["--url", "https://api.example.com", "--bot-id", "my-bot"],
+    ],
+)
+def test_the_manifest_command_refuses_bad_arguments(tmp_path: Path, args: list[str]) -> None:
+    from click.testing import CliRunner
+    from tocsin_local.cli import main
+
+    out = tmp_path / "x.zip"
+    result = CliRunner().invoke(main, ["teams", "manifest", *args, "--out", str(out)])
+    assert result.exit_code != 0 and not out.exists()
