@@ -8,8 +8,8 @@ menu lists exactly the commands that work), `validDomains` with the API's host, 
 resource-specific consent (RSC) permissions that let the bot receive every message of the
 channels and chats it is installed in (ChannelMessage.Read.Group, ChatMessage.Read.Chat)
 rather than only those that @mention it: what capturing the incident channel onto the
-timeline needs. The icons are drawn here (no image library): a 192×192 colour icon and a
-32×32 outline icon, white on transparent, as the schema requires.
+timeline needs. The icons are drawn here (no image library): a 192x192 colour icon and a
+32x32 outline icon, white on transparent, as the schema requires.
 """
 
 from __future__ import annotations
@@ -157,12 +157,12 @@ def _icon(size: int, background: tuple[int, int, int] | None) -> bytes:
 
 
 def color_icon() -> bytes:
-    """192×192, full colour: a white bell on the accent colour."""
+    """192x192, full colour: a white bell on the accent colour."""
     return _icon(COLOR_SIZE, ACCENT)
 
 
 def outline_icon() -> bytes:
-    """32×32, white on transparent (the only colours Teams allows in an outline icon)."""
+    """32x32, white on transparent (the only colours Teams allows in an outline icon)."""
     return _icon(OUTLINE_SIZE, None)
 
 
