@@ -104,6 +104,7 @@ def personal(text: str, user: str = CAROL) -> dict[str, Any]:
     activity["from"]["aadObjectId"] = user
     activity["text"] = text
     activity["serviceUrl"] = SERVICE_URL.get("url", activity["serviceUrl"])
+    activity["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
     return activity
 
 
@@ -197,16 +198,30 @@ def test_hmac_is_over_the_raw_body_with_the_decoded_token() -> None:
     assert not verify_hmac(WEBHOOK_TOKEN.encode(), body, header)
 
 
-@pytest.mark.parametrize("case", ["wrong", "missing", "other_key", "bearer"])
+def test_an_activity_older_than_five_minutes_is_stale() -> None:
+    from tocsin.integrations.teams_bot import stale
+
+    documented = load_fixture(f"teams/{PERSONAL}")  # 2017-02-01T21:10:07.437Z
+    assert stale(documented)
+    at = 1485983407.437
+    assert not stale(documented, now=at + 290) and stale(documented, now=at + 310)
+    assert not stale({k: v for k, v in documented.items() if k != "timestamp"})
+    assert stale({**documented, "timestamp": "yesterday"})
+
+
+@pytest.mark.parametrize("case", ["wrong", "missing", "other_key", "bearer", "stale"])
 def test_bad_webhook_signatures_get_401_and_change_nothing(
     http: Http, bf: FakeBotFramework, aws: Any, case: str
 ) -> None:
     activity = personal("statuspage identified Rolling back")
+    if case == "stale":  # rightly signed, but recorded 6 minutes ago and replayed
+        activity["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 360))
     auth = {
         "wrong": "HMAC 03TCao0i55H1eVKUusZOTZRjtvYTs+mO41mPL+R1e1U=",
         "missing": "",
         "other_key": None,
         "bearer": "Bearer " + bf.sign(),
+        "stale": None,
     }[case]
     key = base64.b64encode(b"another webhook's token").decode() if case == "other_key" else None
     resp = hook(http, activity, key=key or WEBHOOK_TOKEN, auth=auth)
@@ -493,7 +508,8 @@ def test_channel_messages_edits_deletions_and_reactions_become_chat_events() -> 
     assert event is not None and event.kind is ChatEventKind.MESSAGE
     assert event.text == "Rolling back & watching" and event.user_id == CAROL
     assert event.channel_id == CHANNEL and event.message_id == said["id"]
-    assert event.provider == "teams" and event.at.year == 2017 and event.thread_id is None
+    assert event.provider == "teams" and event.thread_id is None
+    assert event.at.isoformat().startswith(said["timestamp"][:19])
 
     edited = teams_chat_event(_channel_activity("messageUpdate", "editMessage", text="v2"))
     assert edited is not None and edited.kind is ChatEventKind.EDIT and edited.text == "v2"

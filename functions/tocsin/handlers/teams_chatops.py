@@ -123,7 +123,7 @@ def teams_messages() -> Response[Any]:
 # --- the outgoing webhook -----------------------------------------------------------------------
 @router.post("/v1/teams/webhook")
 def teams_webhook() -> Response[Any]:
-    from tocsin.integrations.teams_bot import outgoing_webhook_token, verify_hmac
+    from tocsin.integrations.teams_bot import outgoing_webhook_token, stale, verify_hmac
 
     started = time.monotonic()
     body = _raw_body()
@@ -139,6 +139,8 @@ def teams_webhook() -> Response[Any]:
     activity = _activity(body)
     if activity is None:
         return _bad_request("the body is not a JSON activity")
+    if stale(activity):
+        return _unauthorized("the activity's timestamp is more than 5 minutes off (a replay?)")
     return _json(200, _webhook_answer(activity, started))
 
 

@@ -2,7 +2,9 @@
 
 - Outgoing webhooks (`verify_hmac`): Teams signs the raw body with the webhook's security token,
   `Authorization: HMAC base64(HMAC-SHA256(key=base64decode(token), msg=body))`, compared in
-  constant time (MicrosoftDocs/msteams-docs add-outgoing-webhook.md).
+  constant time (MicrosoftDocs/msteams-docs add-outgoing-webhook.md). The signature has no
+  timestamp of its own, but it covers the activity's `timestamp`: one more than 5 minutes off
+  is refused as a replay (`stale`).
 - Bots (`BotAuthenticator`): the Bot Connector sends `Authorization: Bearer <JWT>`, signed
   RS256 with a key from the Bot Framework OpenID metadata's `jwks_uri` (cached a day, fetched
   again when a token names an unknown `kid`, at most once a minute), issued by
@@ -96,6 +98,23 @@ def verify_hmac(key: bytes, body: bytes, authorization: str | None) -> bool:
     if scheme.lower() != "hmac" or not value.strip():
         return False
     return hmac.compare_digest(hmac_header(key, body).encode(), f"HMAC {value.strip()}".encode())
+
+
+def stale(activity: Mapping[str, Any], now: float | None = None) -> bool:
+    """Whether the activity's `timestamp` (covered by the HMAC) is more than CLOCK_SKEW away
+    from now: a recorded request replayed later is refused. No timestamp: not judged."""
+    from datetime import datetime
+
+    raw = activity.get("timestamp")
+    if not isinstance(raw, str) or not raw:
+        return False
+    try:
+        at = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    if at.tzinfo is None:
+        return True
+    return abs((time.time() if now is None else now) - at.timestamp()) > CLOCK_SKEW
 
 
 # --- inbound bot tokens -------------------------------------------------------------------------
