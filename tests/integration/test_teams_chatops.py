@@ -554,22 +554,38 @@ def test_only_incident_channel_activity_reaches_the_capture(
     channel = ref.partition("/")[2]
     said = in_channel(channel, "rolling back now", mention=False)
     post(http, bf, said)
-    edit = in_channel(channel, "rolling back now (v2)", mention=False)
-    edit.update(type="messageUpdate", id=said["id"])
-    edit["channelData"]["eventType"] = "editMessage"
-    post(http, bf, edit)
-    gone = in_channel(channel, "", mention=False)
-    gone.update(type="messageDelete", id=said["id"])
-    gone["channelData"]["eventType"] = "softDeleteMessage"
-    post(http, bf, gone)
+
+    def changed(kind: str, event_type: str, text: str, seconds: int) -> Any:
+        """As Teams sends them: the same message id and conversation, a later timestamp."""
+        activity = copy.deepcopy(said)
+        activity.update(type=kind, text=text)
+        activity["timestamp"] = time.strftime(
+            "%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() + seconds)
+        )
+        activity["channelData"]["eventType"] = event_type
+        return activity
+
+    first_edit = changed("messageUpdate", "editMessage", "rolling back now (v2)", 1)
+    post(http, bf, first_edit)
+    post(http, bf, changed("messageUpdate", "editMessage", "rolling back now (v3)", 2))
+    post(http, bf, first_edit)  # redelivered: captured once
+    post(http, bf, changed("messageDelete", "softDeleteMessage", "", 3))
     post(http, bf, in_channel("19:other@thread.tacv2", "not an incident", mention=False))
     assert [(e.kind.value, e.channel_id, e.message_id) for e in captured] == [
         ("message", ref, said["id"]),
         ("edit", ref, said["id"]),
+        ("edit", ref, said["id"]),
         ("delete", ref, said["id"]),
     ]
-    assert captured[1].text == "rolling back now (v2)"
+    assert [e.text for e in captured[1:3]] == ["rolling back now (v2)", "rolling back now (v3)"]
     assert bf.sent == []  # capture says nothing in the channel
+    # chatter outside incident channels is not even claimed
+    table = boto3.client("dynamodb", region_name="us-east-1")
+    from tocsin.handlers.container import container
+
+    items = table.scan(TableName=container().settings.table_name)["Items"]
+    deliveries = [i for i in items if i["pk"]["S"].startswith("CHATDELIVERY#")]
+    assert len(deliveries) == 4
 
 
 # --- cards ------------------------------------------------------------------------------------------

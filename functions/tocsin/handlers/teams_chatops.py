@@ -228,37 +228,62 @@ def _capture(event: Any) -> None:
         capture.capture(event)
 
 
-def _capture_activity(activity: dict[str, Any]) -> None:
-    """Channel messages, edits, deletions and reactions of incident channels."""
+def _incident_event(activity: dict[str, Any]) -> Any | None:
+    """The chat event of a message, edit, deletion or reaction in an incident channel (with
+    the channel directory's channel id), or None."""
     from dataclasses import replace
 
     from tocsin.integrations.teams_chatops import teams_chat_event
 
     event = teams_chat_event(activity)
     if event is None:
-        return
+        return None
     channel_id = _channel_id(activity)
     if container().chatops.channels.incident_of(PROVIDER, channel_id) is None:
-        return  # not an incident channel: nothing of it is kept
-    _capture(replace(event, channel_id=channel_id))
+        return None  # not an incident channel: nothing of it is kept
+    return replace(event, channel_id=channel_id)
 
 
-def _work(activity: dict[str, Any], delivery: str) -> Any | None:
-    """What the activity asks of chat-ops (None: nothing, e.g. a channel message not
-    addressed to the bot)."""
-    from tocsin.integrations.teams_chatops import command_text, mentions_bot
+def _addressed(activity: dict[str, Any]) -> bool:
+    """A card click, a message in a chat with the bot, or one that @mentions it."""
+    from tocsin.integrations.teams_chatops import mentions_bot
 
     if activity.get("type") != "message":
-        return None
+        return False
+    value = activity.get("value")
+    if isinstance(value, dict) and isinstance(value.get("action"), str):
+        return True
+    personal = (activity.get("conversation") or {}).get("conversationType") == "personal"
+    return personal or mentions_bot(activity)
+
+
+def _work(activity: dict[str, Any], delivery: str) -> Any:
+    """Run the command, or the card click, the activity carries (it is `_addressed`)."""
+    from tocsin.integrations.teams_chatops import command_text
+
     value = activity.get("value")
     chatops = container().chatops
     if isinstance(value, dict) and isinstance(value.get("action"), str):
         request = _request(activity, "", delivery)
         return chatops.act(request, value["action"], str(value.get("value") or ""))
-    personal = (activity.get("conversation") or {}).get("conversationType") == "personal"
-    if not (personal or mentions_bot(activity)):
-        return None
     return chatops.command(_request(activity, command_text(activity), delivery))
+
+
+def _delivery_id(activity: dict[str, Any]) -> str:
+    """What a redelivery of this activity repeats and nothing else does: an edit and a deletion
+    carry the id of the message they change (and each edit the same one), so the type, event
+    type and timestamp are part of it."""
+    conversation = str((activity.get("conversation") or {}).get("id") or "")
+    event_type = str((activity.get("channelData") or {}).get("eventType") or "")
+    return "#".join(
+        (
+            conversation,
+            str(activity.get("type") or ""),
+            event_type,
+            str(activity.get("id") or ""),
+            str(activity.get("timestamp") or ""),
+        )
+    )
 
 
 def record(rec: SQSRecord, job: dict[str, Any]) -> None:
@@ -271,13 +296,19 @@ def record(rec: SQSRecord, job: dict[str, Any]) -> None:
     from tocsin.services.chatops import Reply
 
     activity = job.get("activity") or {}
-    conversation = str((activity.get("conversation") or {}).get("id") or "")
-    delivery = f"{conversation}#{activity.get('id')}"
+    delivery = _delivery_id(activity)
+    addressed = _addressed(activity)
+    event = _incident_event(activity)
+    if not addressed and event is None:
+        return  # chatter in another channel (with RSC the bot hears it all): nothing to do
     table = container().settings.table_name
     if not DeliveryClaims(table).claim(PROVIDER, delivery, rec.message_id):
         logger.info("teams activity already handled", extra={"request": rec.message_id})
         return
-    _capture_activity(activity)
+    if event is not None:
+        _capture(event)
+    if not addressed:
+        return
     last = int(rec.attributes.approximate_receive_count or 1) >= MAX_RECEIVES
     try:
         answer = _work(activity, rec.message_id)
@@ -292,8 +323,6 @@ def record(rec: SQSRecord, job: dict[str, Any]) -> None:
         if last or (isinstance(exc, IntegrationError) and not exc.retryable):
             _tell(activity, Reply(f"That failed, please try again (request {rec.message_id})."))
         raise
-    if answer is None:
-        return
     _tell(activity, answer)
     logger.info("teams chat-ops answered", extra={"answer": type(answer).__name__})
 
