@@ -337,6 +337,29 @@ def test_bad_tokens_get_401_and_nothing_happens(
     assert sqs_messages(aws) == 0 and bf.sent == []
 
 
+def test_a_key_not_endorsed_for_teams_is_refused(
+    http: Http, bf: FakeBotFramework, aws: Any
+) -> None:
+    bf.endorsements = ["webchat"]  # a key the Connector uses for other channels only
+    assert post(http, bf, personal("help")).status_code == 401
+    assert sqs_messages(aws) == 0 and bf.sent == []
+
+
+def test_a_single_tenant_bot_gets_its_token_from_its_tenant() -> None:
+    from tocsin.integrations.teams import BotOptions
+    from tocsin.integrations.teams_bot import BotConnector
+
+    with FakeBotFramework(BOT_APP_ID, BOT_PASSWORD, tenant=TENANT_ID) as fake:
+        options = BotOptions(
+            app_id=BOT_APP_ID, tenant_id=TENANT_ID, openid_url=fake.openid_url, login_url=fake.url
+        )
+        activity = load_fixture(f"teams/{PERSONAL}")
+        activity["serviceUrl"] = fake.service_url
+        BotConnector(options, BOT_PASSWORD).reply(activity, {"type": "message", "text": "hi"})
+        assert fake.calls("POST", rf"/{TENANT_ID}/oauth2/v2\.0/token")
+        assert len(fake.sent) == 1 and fake.violations == []
+
+
 def test_expiry_has_a_small_clock_skew(http: Http, bf: FakeBotFramework) -> None:
     activity = personal("help")
     token = bf.sign(service_url=activity["serviceUrl"], expires_in=-60)
@@ -436,6 +459,18 @@ def test_a_stranger_is_denied_and_told_who_may(http: Http, bf: FakeBotFramework)
     (card,) = bf.cards()
     check_card(card, "denial")
     assert "may not publish" in text_of(card) and "Communications Lead (carol)" in text_of(card)
+    assert records(http, "public") == []
+
+
+def test_only_who_asked_for_the_preview_may_publish_it(http: Http, bf: FakeBotFramework) -> None:
+    incident_id = sev2(http, comms="carol", commander="alice")
+    asked = in_channel(teams_channel(http, incident_id), "statuspage identified x")
+    post(http, bf, asked)
+    (preview,) = bf.cards()
+    post(http, bf, submit(asked, preview["actions"][0]["data"], user=ALICE))
+    method, *_rest, body = bf.sent[-1]
+    assert method == "POST"  # a refusal does not replace the preview
+    assert "Only the person who asked" in text_of(body)
     assert records(http, "public") == []
 
 
