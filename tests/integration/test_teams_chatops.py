@@ -282,6 +282,21 @@ def test_a_slow_webhook_command_answers_still_working_within_five_seconds(
     assert resp.body["text"].startswith("Still working on /incident statuspage")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<at>Tocsin</at> statuspage identified Rolling back",
+        "<p><at>Tocsin</at>&nbsp;/incident statuspage identified Rolling back</p>",
+        "incident statuspage identified Rolling back",
+        "statuspage   identified Rolling back",
+    ],
+)
+def test_the_mention_and_markup_are_stripped_from_commands(text: str) -> None:
+    from tocsin.integrations.teams_chatops import command_text
+
+    assert command_text({"text": text}) == "statuspage identified Rolling back"
+
+
 # --- the bot: JWT -----------------------------------------------------------------------------------
 
 
