@@ -669,7 +669,7 @@ def test_chat_message_actions_render_as_submits_and_choice_sets() -> None:
     }
     assert resolve["type"] == "Action.ShowCard"
     (question,) = resolve["card"]["body"]
-    assert question["text"] == "Resolve?"
+    assert question["inlines"][0]["text"] == "Resolve?"  # a TextRun: never Markdown
     (confirm,) = resolve["card"]["actions"]
     assert confirm["data"] == {"action": "tocsin.resolve", "value": "inc-1"}
     assert confirm["style"] == "destructive"

@@ -350,7 +350,7 @@ def submit_action(action: Action) -> dict[str, Any]:
         ]
         inner: list[dict[str, Any]] = []
         if action.confirm:
-            inner.append({"type": "TextBlock", "text": _cut(action.confirm, 300), "wrap": True})
+            inner.append(_rich(_run(_cut(action.confirm, 300))))  # inert, as titles
         inner.append(
             {
                 "type": "Input.ChoiceSet",
@@ -364,7 +364,7 @@ def submit_action(action: Action) -> dict[str, Any]:
         ok = {"type": "Action.Submit", "title": "OK", "data": {"action": action.action_id}}
         return _show_card(title, inner, ok)
     if action.confirm:
-        question = {"type": "TextBlock", "text": _cut(action.confirm, 300), "wrap": True}
+        question = _rich(_run(_cut(action.confirm, 300)))
         return _show_card(title, [question], {**submit, "title": _cut(f"Yes, {title}", 80)})
     return submit
 
