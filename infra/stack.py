@@ -76,7 +76,8 @@ USES_INTEGRATIONS = (Function.WORKFLOW, Function.SWEEPER, Function.API)
 PUBLISHES_STATUS_PAGES = (Function.API, Function.WORKFLOW, Function.SWEEPER, Function.CHATOPS)
 #: Functions that read only the chat integration's secret: chat-ops verifies Slack's request
 #: signatures with its `signing_secret`, answers through response URLs, and downloads files
-#: shared in incident channels with its `bot_token`.
+#: shared in incident channels with its `bot_token`; Teams outgoing webhooks with its
+#: `outgoing_webhook_token`, and answers through the Teams bot with its `bot_app_password`.
 READS_CHAT_SECRET = (Function.CHATOPS,)
 #: The function that issues the signed cookies of private status pages
 #: (`/v1/status-pages/...`, reached through the distribution): only it reads their key.

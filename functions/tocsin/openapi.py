@@ -104,6 +104,54 @@ def slack_router() -> APIGatewayHttpRouter:
     return router
 
 
+def teams_router() -> APIGatewayHttpRouter:
+    """The chatops function's Microsoft Teams endpoints; described here."""
+    router = APIGatewayHttpRouter()
+
+    @router.post(
+        "/v1/teams/messages",
+        summary="Microsoft Teams bot (Bot Framework activities)",
+        description=(
+            "The Azure Bot's messaging endpoint. `Authorization: Bearer` is the Bot Connector's "
+            "JWT (RS256, keys from the Bot Framework OpenID metadata, issuer "
+            "https://api.botframework.com, audience the bot's app id, `serviceUrl` claim equal "
+            "to the activity's). Body: a Bot Framework activity. See docs/chatops.md."
+        ),
+        tags=["chat-ops"],
+        responses={
+            200: {"description": "acknowledged; the answer follows through the Bot Connector"},
+            401: {"description": "bad, missing, expired or misdirected token: nothing was done"},
+            503: {"description": "the Bot Framework signing keys could not be read"},
+        },
+        security=[],
+    )
+    def teams_messages() -> dict[str, Any]:
+        """Described here only: tocsin.handlers.teams_chatops serves this route."""
+        return {}
+
+    @router.post(
+        "/v1/teams/webhook",
+        summary="Microsoft Teams outgoing webhook",
+        description=(
+            "`Authorization: HMAC <base64>`: HMAC-SHA256 of the raw body with the webhook's "
+            "base64-decoded security token. Answered within 5 seconds with a message "
+            "(`{type: message, text}` or an Adaptive Card attachment). See docs/chatops.md."
+        ),
+        tags=["chat-ops"],
+        responses={
+            200: {"description": "the answer (a message activity)"},
+            400: {"description": "the body is not a JSON activity"},
+            401: {"description": "bad or missing HMAC: nothing was done"},
+        },
+        security=[],
+    )
+    def teams_webhook() -> dict[str, Any]:
+        """Described here only: tocsin.handlers.teams_chatops serves this route."""
+        return {}
+
+    return router
+
+
 def build_spec() -> dict[str, Any]:
     from tocsin.handlers import api, oncall_api, statuspage_api
     from tocsin.handlers.http import new_resolver
@@ -112,6 +160,7 @@ def build_spec() -> dict[str, Any]:
     app = new_resolver()
     app.include_router(intake_router())
     app.include_router(slack_router())
+    app.include_router(teams_router())
     for router, _ in owners:
         app.include_router(router)
     for router, owner in owners:  # include_router re-pointed them; give them back

@@ -15,9 +15,9 @@ class Function(StrEnum):
     EVENTBRIDGE_INTAKE = "eventbridge_intake"
     WORKFLOW = "workflow"
     SWEEPER = "sweeper"
-    #: Slack slash commands, interactions and events: verifies and acknowledges them (HTTP),
-    #: then does the work from its queue (SQS): answers through the request's response_url,
-    #: captures incident channels onto the timeline
+    #: Slack slash commands, interactions and events, Teams bot activities and outgoing
+    #: webhooks: verifies and acknowledges them (HTTP), then does the work from its queue (SQS):
+    #: answers through the response_url / the Bot Connector, captures incident channels
     CHATOPS = "chatops"
 
 
@@ -88,6 +88,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/slack/commands", Function.CHATOPS),
     Route("POST", "/v1/slack/interactions", Function.CHATOPS),
     Route("POST", "/v1/slack/events", Function.CHATOPS),
+    Route("POST", "/v1/teams/messages", Function.CHATOPS),
+    Route("POST", "/v1/teams/webhook", Function.CHATOPS),
 )
 
 

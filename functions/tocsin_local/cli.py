@@ -840,5 +840,33 @@ def _store_private_key(secret_name: str, private_pem: bytes) -> str:
     )
 
 
+# --- Microsoft Teams ------------------------------------------------------------------------------
+@main.group("teams")
+def teams_group() -> None:
+    """Microsoft Teams (docs/chatops.md#microsoft-teams)."""
+
+
+@teams_group.command("manifest")
+@click.option("--url", required=True, help="the Tocsin API's https URL (the ApiUrl output)")
+@click.option("--bot-id", required=True, help="the Azure Bot's Microsoft App ID")
+@click.option("--version", "app_version", default="1.0.0", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="tocsin-teams.zip",
+    show_default=True,
+)
+def teams_manifest(url: str, bot_id: str, app_version: str, out: Path) -> None:
+    """Write the Teams app package (manifest.json and icons) to upload in Teams."""
+    from tocsin_local.teams_app import TeamsAppError, package
+
+    try:
+        data = package(url, bot_id, app_version)
+    except TeamsAppError as exc:
+        raise click.BadParameter(str(exc)) from None
+    out.write_bytes(data)
+    click.echo(f"wrote {out}: upload it in Teams (Apps → Manage your apps → Upload an app)")
+
+
 if __name__ == "__main__":
     main()

@@ -95,9 +95,22 @@ _ALLOWED_TAG = re.compile(
 )
 #: elements and actions Teams renders in Adaptive Cards up to 1.5
 CARD_ELEMENTS = frozenset(
-    {"TextBlock", "RichTextBlock", "Container", "FactSet", "ActionSet", "ColumnSet", "Image"}
+    {
+        "TextBlock",
+        "RichTextBlock",
+        "Container",
+        "FactSet",
+        "ActionSet",
+        "ColumnSet",
+        "Image",
+        "Input.ChoiceSet",
+    }
 )
-CARD_ACTIONS = frozenset({"Action.OpenUrl", "Action.ShowCard", "Action.ToggleVisibility"})
+CARD_ACTIONS = frozenset(
+    {"Action.OpenUrl", "Action.ShowCard", "Action.ToggleVisibility", "Action.Submit"}
+)
+#: Action.Submit / positive|destructive styles (Adaptive Cards 1.2+)
+ACTION_STYLES = frozenset({"default", "positive", "destructive"})
 #: writable chatMessage properties (chatmessage resource)
 MESSAGE_FIELDS = frozenset(
     {"body", "attachments", "mentions", "subject", "summary", "importance", "hostedContents"}
@@ -181,6 +194,17 @@ def _check_elements(elements: list[Any], where: str) -> None:
         elif kind == "ActionSet":
             for action in element.get("actions") or []:
                 _check_action(action, where)
+        elif kind == "Input.ChoiceSet":
+            require(isinstance(element.get("id"), str) and element["id"], f"{where}: input id")
+            choices = element.get("choices")
+            require(isinstance(choices, list) and choices, f"{where}: ChoiceSet.choices")
+            for choice in choices:
+                require(
+                    isinstance(choice, dict)
+                    and isinstance(choice.get("title"), str)
+                    and isinstance(choice.get("value"), str),
+                    f"{where}: choices need a title and a string value",
+                )
 
 
 def _check_action(action: Any, where: str) -> None:
@@ -193,6 +217,22 @@ def _check_action(action: Any, where: str) -> None:
             f"{where}: Action.OpenUrl.url must be an http(s) URL",
         )
         require(isinstance(action.get("title"), str), f"{where}: Action.OpenUrl.title")
+    if action.get("type") == "Action.Submit":
+        # the card submit activity's `value` is this data (merged with the card's inputs)
+        require(isinstance(action.get("data"), dict), f"{where}: Action.Submit.data object")
+        require(isinstance(action.get("title"), str), f"{where}: Action.Submit.title")
+    if action.get("type") == "Action.ShowCard":
+        require(isinstance(action.get("title"), str), f"{where}: Action.ShowCard.title")
+        inner = action.get("card")
+        require(
+            isinstance(inner, dict) and inner.get("type") == "AdaptiveCard",
+            f"{where}: Action.ShowCard.card must be an AdaptiveCard",
+        )
+        _check_elements(inner.get("body") or [], where)
+        for inner_action in inner.get("actions") or []:
+            _check_action(inner_action, where)
+    if "style" in action:
+        require(action["style"] in ACTION_STYLES, f"{where}: action style {action['style']!r}")
 
 
 class FakeGraph(FakeServer):
@@ -980,3 +1020,191 @@ class FakeTeamsWebhook(FakeServer):
                 }
             }
         return self._answer(self._check(request))
+
+
+# --- Bot Framework ----------------------------------------------------------------------------------
+
+
+def _b64url(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class FakeBotFramework(FakeServer):
+    """The Bot Framework as a bot sees it, on one loopback server:
+
+    - `GET /v1/.well-known/openidconfiguration` and its `jwks_uri` (login.botframework.com):
+      the metadata and RSA signing keys (kty, use, kid, n, e, endorsements) the Bot Connector
+      signs its tokens with ("Authentication with the Bot Connector API", steps 2-3);
+    - `sign(...)`: an RS256 JWT as the Connector sends (iss https://api.botframework.com, aud
+      the bot's app id, serviceUrl, nbf/exp), with this fake's key (or a stranger's);
+    - `POST /{tenant}/oauth2/v2.0/token` (login.microsoftonline.com): the client-credentials
+      grant (client_id, client_secret, scope https://api.botframework.com/.default);
+    - `POST|PUT {serviceUrl}v3/conversations/{conversationId}/activities/{activityId}`
+      (smba.trafficmanager.net, under `/amer/` as in the docs' activity): the bot's replies and
+      card updates, with a token from the endpoint above, `type: message`, from/recipient/
+      conversation set, Adaptive Card attachments valid as Teams takes them.
+    """
+
+    ISSUER = "https://api.botframework.com"
+    SCOPE = "https://api.botframework.com/.default"
+
+    def __init__(self, app_id: str, password: str, tenant: str = "botframework.com") -> None:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        super().__init__()
+        self.app_id = app_id
+        self.password = password
+        self.tenant = tenant
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.kid = "tocsin-test-" + secrets.token_hex(4)
+        self.endorsements = ["msteams", "webchat", "emulator"]
+        self.tokens: set[str] = set()
+        #: (method, conversation id, activity id, body) of every reply / update
+        self.sent: list[tuple[str, str, str, dict[str, Any]]] = []
+        self._ids = itertools.count(1)
+
+    @property
+    def openid_url(self) -> str:
+        return self.url + "/v1/.well-known/openidconfiguration"
+
+    @property
+    def service_url(self) -> str:
+        return self.url + "/amer/"
+
+    def rotate_key(self) -> None:
+        """A new signing key under a new kid (the old one is no longer published)."""
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.kid = "tocsin-test-" + secrets.token_hex(4)
+
+    def jwk(self) -> dict[str, Any]:
+        numbers = self.key.public_key().public_numbers()
+        return {
+            "kty": "RSA",
+            "use": "sig",
+            "kid": self.kid,
+            "n": _b64url(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")),
+            "e": _b64url(numbers.e.to_bytes(3, "big")),
+            "endorsements": list(self.endorsements),
+        }
+
+    def sign(
+        self,
+        service_url: str | None = None,
+        audience: str | None = None,
+        issuer: str | None = None,
+        expires_in: float = 3600,
+        key: Any = None,
+        kid: str | None = None,
+        alg: str = "RS256",
+    ) -> str:
+        import time
+
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        now = int(time.time())
+        header = {"alg": alg, "typ": "JWT", "kid": kid or self.kid, "x5t": kid or self.kid}
+        claims = {
+            "serviceurl": service_url or self.service_url,  # as the Connector spells it
+            "nbf": now - 300,
+            "exp": int(now + expires_in),
+            "iss": issuer or self.ISSUER,
+            "aud": audience or self.app_id,
+        }
+        signed = (
+            _b64url(json.dumps(header).encode()) + "." + _b64url(json.dumps(claims).encode())
+        ).encode()
+        signature = (key or self.key).sign(signed, padding.PKCS1v15(), hashes.SHA256())
+        return signed.decode() + "." + _b64url(signature)
+
+    # --- login.botframework.com ---------------------------------------------------------------
+    @route("GET", r"/v1/\.well-known/openidconfiguration")
+    def openid(self, request: Request) -> Reply:
+        return 200, {
+            "issuer": self.ISSUER,
+            "authorization_endpoint": "https://invalid.botframework.com",
+            "jwks_uri": self.url + "/v1/.well-known/keys",
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        }
+
+    @route("GET", r"/v1/\.well-known/keys")
+    def keys(self, request: Request) -> Reply:
+        return 200, {"keys": [self.jwk()]}
+
+    # --- login.microsoftonline.com ------------------------------------------------------------
+    @route("POST", r"/(?P<tenant>[^/]+)/oauth2/v2\.0/token")
+    def token(self, request: Request) -> Reply:
+        require(
+            request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"),
+            "the token request must be form-encoded",
+        )
+        form = request.form
+        assert request.match is not None
+        require(request.match["tenant"] == self.tenant, f"tenant must be {self.tenant}")
+        require(form.get("grant_type") == "client_credentials", "grant_type: client_credentials")
+        require(form.get("scope") == self.SCOPE, f"scope must be {self.SCOPE}")
+        if form.get("client_id") != self.app_id:
+            return 400, token_error(
+                "unauthorized_client",
+                "AADSTS700016: Application with identifier was not found in the directory.",
+            )
+        if form.get("client_secret") != self.password:
+            return 401, token_error(
+                "invalid_client", "AADSTS7000215: Invalid client secret provided."
+            )
+        token = f"eyJ0eXAiOiJKV1Qi.bot-access-{next(self._ids)}.{secrets.token_hex(8)}"
+        self.tokens.add(token)
+        return 200, {
+            "token_type": "Bearer",
+            "expires_in": 3599,
+            "ext_expires_in": 3599,
+            "access_token": token,
+        }
+
+    # --- the Bot Connector --------------------------------------------------------------------
+    def _activity(self, request: Request, method: str) -> Reply:
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
+            return 401, {"message": "Authorization has been denied for this request."}
+        require(
+            request.headers.get("content-type", "").startswith("application/json"),
+            "Content-Type must be application/json",
+        )
+        body = request.json
+        require(isinstance(body, dict) and body.get("type") == "message", "type must be message")
+        for field in ("from", "recipient", "conversation"):
+            require(isinstance(body.get(field), dict) and body[field].get("id"), f"{field}.id")
+        assert request.match is not None
+        conversation = urllib.parse.unquote(request.match["conversation"])
+        activity_id = urllib.parse.unquote(request.match["activity"])
+        require(body["conversation"]["id"] == conversation, "conversation.id must match the URL")
+        require(body.get("text") or body.get("attachments"), "text or attachments")
+        for n, item in enumerate(body.get("attachments") or []):
+            require(item.get("contentType") == CARD_TYPE, "attachments are Adaptive Cards")
+            check_card(item.get("content"), f"attachments[{n}]")
+        if method == "PUT":
+            require(body.get("id") == activity_id, "an update names the activity it replaces")
+        else:
+            require(body.get("replyToId") == activity_id, "a reply names replyToId")
+        self.sent.append((method, conversation, activity_id, body))
+        return (200 if method == "PUT" else 201), {"id": f"1:{next(self._ids)}"}
+
+    @route("POST", r"/amer/v3/conversations/(?P<conversation>[^/]+)/activities/(?P<activity>[^/]+)")
+    def reply(self, request: Request) -> Reply:
+        return self._activity(request, "POST")
+
+    @route("PUT", r"/amer/v3/conversations/(?P<conversation>[^/]+)/activities/(?P<activity>[^/]+)")
+    def update(self, request: Request) -> Reply:
+        return self._activity(request, "PUT")
+
+    def cards(self, method: str = "POST") -> list[dict[str, Any]]:
+        return [
+            body["attachments"][0]["content"]
+            for m, _c, _a, body in self.sent
+            if m == method and body.get("attachments")
+        ]

@@ -1,4 +1,5 @@
-"""Chat-ops: the chatops function serves the Slack endpoints and consumes its own queue."""
+"""Chat-ops: the chatops function serves the Slack and Teams endpoints and consumes its own
+queue."""
 
 from __future__ import annotations
 
@@ -32,6 +33,19 @@ def test_the_slack_routes_go_to_the_chatops_function() -> None:
         ("POST", "/v1/slack/interactions"): Function.CHATOPS,
         ("POST", "/v1/slack/events"): Function.CHATOPS,
     }
+
+
+def test_the_teams_routes_go_to_the_chatops_function(template_json: dict[str, Any]) -> None:
+    teams = {(r.method, r.path): r.function for r in ROUTES if r.path.startswith("/v1/teams/")}
+    assert teams == {
+        ("POST", "/v1/teams/messages"): Function.CHATOPS,
+        ("POST", "/v1/teams/webhook"): Function.CHATOPS,
+    }
+    keys = {
+        route["Properties"]["RouteKey"]
+        for route in resources(template_json, "AWS::ApiGatewayV2::Route").values()
+    }
+    assert {"POST /v1/teams/messages", "POST /v1/teams/webhook"} <= keys
 
 
 def test_the_queue_is_encrypted_tls_only_with_a_dead_letter_queue(

@@ -9,10 +9,12 @@
 - `CHATEVENT#<provider>#<event id> / RECEIPT`: a chat event delivery accepted (and, once on the
   queue, `queued_at`). A vendor's retry of a queued event is acknowledged without queueing it
   again. Expires after a day (TTL; Slack stops retrying within hours).
+- `CHATDELIVERY#<provider>#<hash> / DELIVERY`: a vendor delivery acted on once (DeliveryClaims).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -195,3 +197,45 @@ class DraftStore:
         except ClientError as exc:
             if not is_conditional_failure(exc):
                 raise
+
+
+#: how long a delivered chat activity's id is remembered (vendors redeliver within minutes)
+DELIVERY_TTL_SECONDS = 24 * 3600
+
+
+def _delivery_key(provider: str, delivery_id: str) -> dict[str, Any]:
+    digest = hashlib.sha256(delivery_id.encode()).hexdigest()
+    return {schema.PK: f"CHATDELIVERY#{provider}#{digest}", schema.SK: "DELIVERY"}
+
+
+class DeliveryClaims:
+    """`CHATDELIVERY#<provider>#<sha256 of the delivery id> / DELIVERY`: a vendor delivery
+    (a Teams activity, by conversation and activity id) is acted on once. The first queue job
+    to claim it owns it; the same job may claim it again (SQS retrying a failed attempt), a
+    redelivery of the activity (another job) may not. Expires after a day (TTL)."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.ddb = client("dynamodb")
+
+    def claim(self, provider: str, delivery_id: str, owner: str) -> bool:
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item=ser(
+                    {
+                        **_delivery_key(provider, delivery_id),
+                        "type": "chat_delivery",
+                        "owner": owner,
+                        schema.TTL_ATTRIBUTE: int(time.time()) + DELIVERY_TTL_SECONDS,
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk) OR #o = :owner",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":owner": ser_value(owner)},
+            )
+            return True
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise

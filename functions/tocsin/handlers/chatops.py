@@ -1,5 +1,6 @@
 """Slack chat-ops: `POST /v1/slack/commands`, `/v1/slack/interactions`, `/v1/slack/events`, and
-the queue.
+the queue. (Microsoft Teams' endpoints and jobs live in handlers/teams_chatops.py, included
+here.)
 
 One function, two event shapes:
 - HTTP (API Gateway): verify the request's Slack signature first (401 and nothing else
@@ -37,11 +38,13 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tocsin.handlers import teams_chatops
 from tocsin.handlers.container import container
 from tocsin.handlers.http import new_resolver
 
 logger = Logger(service="tocsin")
 app = new_resolver(validation=False)
+app.include_router(teams_chatops.router)  # /v1/teams/messages, /v1/teams/webhook
 processor = BatchProcessor(event_type=EventType.SQS)
 PROVIDER = "slack"
 #: receives after which a failing job is answered with its error (SQS then moves it to the
@@ -380,6 +383,9 @@ def record_handler(record: SQSRecord) -> None:
     from tocsin.services.chatops import Reply
 
     job = json.loads(record.body)
+    if job.get("kind") == "teams":
+        teams_chatops.record(record, job)
+        return
     last = int(record.attributes.approximate_receive_count or 1) >= MAX_RECEIVES
     if job.get("kind") == "event":  # nobody to answer: a failure is retried, then kept (DLQ)
         try:

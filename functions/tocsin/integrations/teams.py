@@ -62,6 +62,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tocsin.integrations.http import JsonHttp, Response, oauth_error_text, retry_after_seconds
 from tocsin.integrations.oauth import OAuthSession, TokenCache, scrubbed, split_url, token_answer
 from tocsin.integrations.ports import (
+    Action,
     ChannelRef,
     ChatMessage,
     IntegrationError,
@@ -139,6 +140,28 @@ def _not_blank(value: str) -> str:
     return value.strip()
 
 
+class BotOptions(BaseModel):
+    """`integrations.chat.options.bot`: the Azure Bot chat-ops answers through
+    (integrations/teams_bot.py). The bot's password is the chat secret's `bot_app_password`;
+    the outgoing webhook's security token its `outgoing_webhook_token`. The URLs are
+    Microsoft's public cloud; tests point them at loopback fakes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: the Azure Bot's Microsoft App ID (the `aud` of the tokens Teams sends the bot)
+    app_id: str = Field(pattern=r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+    #: single-tenant bots get their tokens from their own tenant; multi-tenant (None) from
+    #: `botframework.com`
+    tenant_id: str | None = None
+    #: the Bot Framework OpenID metadata (its `jwks_uri` holds the keys tokens are signed with)
+    openid_url: str = Field(
+        default="https://login.botframework.com/v1/.well-known/openidconfiguration",
+        pattern=r"^https?://\S+$",
+    )
+    #: the Microsoft identity platform the bot's own tokens come from
+    login_url: str = Field(default="https://login.microsoftonline.com", pattern=r"^https?://\S+$")
+
+
 class Options(BaseModel):
     """`integrations.chat.options` when `provider: teams`."""
 
@@ -161,6 +184,8 @@ class Options(BaseModel):
     #: scopes asked for on refresh (`.default`: whatever was consented; offline_access: a new
     #: refresh token with each answer)
     scope: str = "https://graph.microsoft.com/.default offline_access"
+    #: chat-ops through a Teams bot (docs/chatops.md#microsoft-teams); None: no bot
+    bot: BotOptions | None = None
 
     @field_validator("tenant_id", "scope")
     @classmethod
@@ -176,6 +201,8 @@ class WebhookOptions(BaseModel):
     #: the Teams channel the webhook posts to (its "Get link to channel" URL), used as the
     #: channel link in tickets; optional
     channel_url: str | None = Field(default=None, pattern=r"^https://\S+$")
+    #: chat-ops through a Teams bot (docs/chatops.md#microsoft-teams); None: no bot
+    bot: BotOptions | None = None
 
 
 # --- names ----------------------------------------------------------------------------------------
@@ -231,7 +258,7 @@ def render_card(message: ChatMessage) -> dict[str, Any]:
     come from outside) are TextRuns, which Teams never parses, so text such as
     `<at>x</at>` or `[x](javascript:…)` is shown as typed. No `msteams.entities`: the card
     itself mentions nobody (Graph posts carry mentions in the message body). Mentions are not
-    rendered here."""
+    rendered here. `actions` come first among the buttons, as `submit_action` renders them."""
     accent = ACCENT_STYLE.get(message.accent or "")
     body: list[dict[str, Any]] = []
 
@@ -267,7 +294,7 @@ def render_card(message: ChatMessage) -> dict[str, Any]:
             block["separator"] = True
         body.append(block)
 
-    actions: list[dict[str, Any]] = []
+    actions: list[dict[str, Any]] = [submit_action(a) for a in message.actions]
     for link in message.links:
         if not _valid_url(link.url):
             log.warning("teams: link %r left out: not an http(s) URL", link.label[:80])
@@ -279,7 +306,7 @@ def render_card(message: ChatMessage) -> dict[str, Any]:
                 "url": link.url,
             }
         )
-    actions = actions[:MAX_LINKS]
+    actions = actions[: MAX_LINKS + len(message.actions)]
     if len(actions) > MAX_ACTIONS:  # the rest in the body, as a second row of buttons
         body.append({"type": "ActionSet", "actions": actions[MAX_ACTIONS:]})
         actions = actions[:MAX_ACTIONS]
@@ -298,6 +325,61 @@ def render_card(message: ChatMessage) -> dict[str, Any]:
     if actions:
         card["actions"] = actions
     return card
+
+
+#: ChatMessage Action.style -> Action.Submit style (Adaptive Cards 1.2+)
+SUBMIT_STYLE = {"primary": "positive", "danger": "destructive"}
+
+
+def submit_action(action: Action) -> dict[str, Any]:
+    """An interactive control as Teams delivers it back to the bot: a button is an
+    `Action.Submit` whose data is `{"action": action_id, "value": value}` (the card submit
+    activity's `value`); a select is an `Action.ShowCard` holding an `Input.ChoiceSet` (id
+    `value`, so the submitted data is the same shape) and its OK button. Adaptive Cards have no
+    confirmation dialog: an action with `confirm` opens a ShowCard asking the question, whose
+    button is the real submit (the best Teams allows)."""
+    title = _cut(action.label or action.action_id, MAX_ACTION_TITLE)
+    data = {"action": action.action_id, "value": action.value}
+    submit: dict[str, Any] = {"type": "Action.Submit", "title": title, "data": data}
+    if style := SUBMIT_STYLE.get(action.style or ""):
+        submit["style"] = style
+    if action.options:
+        choices = [
+            {"title": _cut(label or value, MAX_ACTION_TITLE), "value": value}
+            for label, value in action.options
+        ]
+        inner: list[dict[str, Any]] = []
+        if action.confirm:
+            inner.append(_rich(_run(_cut(action.confirm, 300))))  # inert, as titles
+        inner.append(
+            {
+                "type": "Input.ChoiceSet",
+                "id": "value",
+                "style": "compact",
+                "isRequired": True,
+                "value": action.value if any(v == action.value for _, v in action.options) else "",
+                "choices": choices,
+            }
+        )
+        ok = {"type": "Action.Submit", "title": "OK", "data": {"action": action.action_id}}
+        return _show_card(title, inner, ok)
+    if action.confirm:
+        question = _rich(_run(_cut(action.confirm, 300)))
+        return _show_card(title, [question], {**submit, "title": _cut(f"Yes, {title}", 80)})
+    return submit
+
+
+def _show_card(title: str, body: list[dict[str, Any]], submit: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "Action.ShowCard",
+        "title": title,
+        "card": {
+            "type": "AdaptiveCard",
+            "version": CARD_VERSION,
+            "body": body,
+            "actions": [submit],
+        },
+    }
 
 
 def webhook_payload(card: Mapping[str, Any]) -> dict[str, Any]:
