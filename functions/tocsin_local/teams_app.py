@@ -30,6 +30,19 @@ COLOR_SIZE = 192
 OUTLINE_SIZE = 32
 #: manifest limits (commandLists: 10 commands, title 32, description 128; name.short 30)
 MAX_COMMANDS = 10
+#: the commands Teams suggests in its menu (at most 10; every command works when typed)
+MENU = (
+    "declare",
+    "status",
+    "sev",
+    "update",
+    "statuspage",
+    "role",
+    "page",
+    "summary",
+    "note",
+    "help",
+)
 MAX_COMMAND_TITLE = 32
 MAX_COMMAND_DESCRIPTION = 128
 RSC_PERMISSIONS = ("ChannelMessage.Read.Group", "ChatMessage.Read.Chat")
@@ -59,7 +72,8 @@ def manifest(url: str, bot_id: str, version: str = "1.0.0") -> dict[str, Any]:
             "description": _cut(f"{args + ': ' if args else ''}{what}", MAX_COMMAND_DESCRIPTION),
         }
         for name, (args, what) in COMMANDS.items()
-    ][:MAX_COMMANDS]
+        if name in MENU
+    ]
     scopes = ["team", "groupChat", "personal"]
     return {
         "$schema": SCHEMA,

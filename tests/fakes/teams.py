@@ -104,6 +104,7 @@ CARD_ELEMENTS = frozenset(
         "ColumnSet",
         "Image",
         "Input.ChoiceSet",
+        "Input.Text",
     }
 )
 CARD_ACTIONS = frozenset(
@@ -194,6 +195,12 @@ def _check_elements(elements: list[Any], where: str) -> None:
         elif kind == "ActionSet":
             for action in element.get("actions") or []:
                 _check_action(action, where)
+        elif kind == "Input.Text":
+            require(isinstance(element.get("id"), str) and element["id"], f"{where}: input id")
+            require(
+                isinstance(element.get("maxLength", 1), int) and element.get("maxLength", 1) > 0,
+                f"{where}: Input.Text maxLength must be a positive integer",
+            )
         elif kind == "Input.ChoiceSet":
             require(isinstance(element.get("id"), str) and element["id"], f"{where}: input id")
             choices = element.get("choices")

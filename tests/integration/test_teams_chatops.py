@@ -758,7 +758,9 @@ def test_the_manifest_command_writes_a_teams_app_package(tmp_path: Path) -> None
     assert bot["botId"] == BOT_APP_ID
     assert sorted(bot["scopes"]) == ["groupChat", "personal", "team"]
     (commands,) = bot["commandLists"]
-    assert [c["title"] for c in commands["commands"]] == list(COMMANDS)
+    # the menu holds at most 10: the most used commands and help (every command works typed)
+    titles = [c["title"] for c in commands["commands"]]
+    assert len(titles) == 10 and "help" in titles and set(titles) <= set(COMMANDS)
     assert all(len(c["description"]) <= 128 for c in commands["commands"])
     assert manifest["validDomains"] == ["abc123.execute-api.eu-west-1.amazonaws.com"]
     rsc = manifest["authorization"]["permissions"]["resourceSpecific"]
@@ -798,3 +800,80 @@ def test_the_manifest_command_refuses_bad_arguments(tmp_path: Path, args: list[s
     out = tmp_path / "x.zip"
     result = CliRunner().invoke(main, ["teams", "manifest", *args, "--out", str(out)])
     assert result.exit_code != 0 and not out.exists()
+
+
+# --- the other commands, buttons and the real capture through Teams ------------------------------
+
+
+def test_declare_is_a_card_form_whose_submit_declares(http: Http, bf: FakeBotFramework) -> None:
+    asked = personal("declare")
+    assert post(http, bf, asked).status_code == 200
+    (form,) = bf.cards()
+    check_card(form, "declare form")
+    inputs = {e["id"]: e for e in form["body"] if e["type"].startswith("Input.")}
+    assert set(inputs) == {"title", "severity", "service", "description"}
+    assert [c["value"] for c in inputs["severity"]["choices"]] == ["SEV1", "SEV2", "SEV3"]
+    (declare,) = form["actions"]
+    assert declare["data"] == {"action": "tocsin.declare.submit"}
+    # Teams merges the inputs' values into the submit's data
+    data = {**declare["data"], "title": "Search is slow", "severity": "SEV3", "service": "search"}
+    post(http, bf, submit(asked, data))
+    assert "declared INC-" in text_of(bf.sent[-1][3])
+    (found,) = http.call("GET", "/v1/incidents").body["items"]
+    assert (found["title"], found["severity"], found["service"]) == (
+        "Search is slow",
+        "SEV3",
+        "search",
+    )
+
+
+def test_summary_buttons_act_through_card_submits(http: Http, bf: FakeBotFramework) -> None:
+    incident_id = sev2(http)
+    asked = in_channel(teams_channel(http, incident_id), "summary")
+    post(http, bf, asked)
+    (card,) = bf.cards()
+    check_card(card, "summary")
+
+    def walk(node: Any) -> Iterator[dict[str, Any]]:  # submits, also inside ShowCards
+        if isinstance(node, dict):
+            if node.get("type") == "Action.Submit":
+                yield node
+            for child in node.values():
+                yield from walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                yield from walk(child)
+
+    submits = {a["data"]["action"]: a["data"] for a in walk(card)}
+    assert "tocsin.incident.acknowledge" in submits and "tocsin.incident.resolve" in submits
+    post(http, bf, submit(asked, submits["tocsin.incident.acknowledge"]))
+    assert "acknowledged INC-" in text_of(bf.sent[-1][3])
+    status = http.call("GET", f"/v1/incidents/{incident_id}").body["status"]
+    assert status == "acknowledged"
+    post(http, bf, submit(asked, submits["tocsin.incident.resolve"], user=STRANGER))
+    assert "may not resolve" in text_of(bf.sent[-1][3])
+
+
+def test_channel_messages_edits_and_deletions_reach_the_timeline(
+    http: Http, bf: FakeBotFramework
+) -> None:
+    incident_id = sev2(http)
+    said = in_channel(teams_channel(http, incident_id), "rolling back now", mention=False)
+    post(http, bf, said)
+    edited = copy.deepcopy(said)
+    edited.update(type="messageUpdate", text="rolling back now, v41")
+    edited["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() + 2))
+    edited["channelData"]["eventType"] = "editMessage"
+    post(http, bf, edited)
+    deleted = copy.deepcopy(edited)
+    deleted.update(type="messageDelete", text="")
+    deleted["channelData"]["eventType"] = "softDeleteMessage"
+    post(http, bf, deleted)
+    kinds = {
+        e["kind"]: e
+        for e in http.call("GET", f"/v1/incidents/{incident_id}/timeline?limit=500").body["items"]
+    }
+    message = kinds["chat_message"]
+    assert message["data"]["text"] == "rolling back now" and message["data"]["person"] == "carol"
+    assert kinds["chat_message_edited"]["data"]["text"] == "rolling back now, v41"
+    assert "chat_message_deleted" in kinds

@@ -205,13 +205,21 @@ def _channel_id(activity: dict[str, Any]) -> str:
 
 
 def _request(activity: dict[str, Any], text: str, delivery: str) -> Any:
+    from tocsin.domain.clock import parse_iso
     from tocsin.integrations.teams_chatops import user_of
     from tocsin.services.chatops import Request
 
     channel = (activity.get("channelData") or {}).get("channel") or {}
+    sender = activity.get("from") or {}
+    try:
+        at = parse_iso(str(activity.get("timestamp") or "")) if activity.get("timestamp") else None
+    except ValueError:
+        at = None
     return Request(
         provider=PROVIDER,
         user_id=user_of(activity),
+        user_name=str(sender.get("name") or "") if isinstance(sender, dict) else "",
+        at=at,
         channel_id=_channel_id(activity),
         channel_name=str(channel.get("name") or "") if isinstance(channel, dict) else "",
         text=text,
@@ -221,11 +229,9 @@ def _request(activity: dict[str, Any], text: str, delivery: str) -> Any:
 
 # --- the queue ----------------------------------------------------------------------------------
 def _capture(event: Any) -> None:
-    """Hand a chat event to the transcript capture (services/capture.py, merged separately:
-    until then the container has none and events are only converted)."""
-    capture = getattr(container(), "capture", None)
-    if capture is not None:
-        capture.capture(event)
+    """Hand a chat event to the transcript capture (services/capture.py). Teams' files are
+    recorded with their links (no download: the bot cannot read SharePoint files)."""
+    container().capture.capture(event)
 
 
 def _incident_event(activity: dict[str, Any]) -> Any | None:
@@ -264,7 +270,17 @@ def _work(activity: dict[str, Any], delivery: str) -> Any:
     value = activity.get("value")
     chatops = container().chatops
     if isinstance(value, dict) and isinstance(value.get("action"), str):
+        from tocsin.integrations.teams_chatops import DECLARE_SUBMIT
+
         request = _request(activity, "", delivery)
+        if value["action"] == DECLARE_SUBMIT:  # the declare card: its inputs ride along
+            return chatops.declare_incident(
+                request,
+                str(value.get("title") or ""),
+                str(value.get("severity") or ""),
+                str(value.get("service") or "") or None,
+                str(value.get("description") or ""),
+            )
         return chatops.act(request, value["action"], str(value.get("value") or ""))
     return chatops.command(_request(activity, command_text(activity), delivery))
 

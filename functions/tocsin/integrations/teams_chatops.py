@@ -33,12 +33,15 @@ from tocsin.integrations.teams import (
     _rich,
     _run,
     _valid_url,
+    render_card,
 )
 from tocsin.services.chatops import (
     CANCEL,
     PUBLISH,
     SLASH,
     Cancelled,
+    DeclareForm,
+    MessageAnswer,
     Preview,
     Published,
 )
@@ -75,8 +78,16 @@ def _card(
     return card
 
 
+#: the declare card's submit: its data joins the inputs' values (title, severity, …)
+DECLARE_SUBMIT = "tocsin.declare.submit"
+
+
 def render(answer: Any, buttons: bool = True) -> dict[str, Any]:
     """The Adaptive Card for an answer of ChatOps.command / ChatOps.act."""
+    if isinstance(answer, MessageAnswer):
+        return render_card(answer.message)
+    if isinstance(answer, DeclareForm):
+        return _declare(answer, buttons)
     if isinstance(answer, Preview):
         return _preview(answer, buttons)
     if isinstance(answer, Published):
@@ -84,6 +95,61 @@ def render(answer: Any, buttons: bool = True) -> dict[str, Any]:
     if isinstance(answer, Cancelled):
         return _card([_text(f"Cancelled by {_cut(answer.by, 100)}: nothing was published.")])
     return _reply(answer)
+
+
+def _declare(form: DeclareForm, buttons: bool) -> dict[str, Any]:
+    """Teams has no modal: the form is a card whose Submit sends the inputs with
+    `{"action": DECLARE_SUBMIT}` (an outgoing webhook cannot take a submit: it says how to
+    declare in one line instead)."""
+    if not buttons:
+        return _card(
+            [
+                _text(
+                    f"Declare in one line: {SLASH} declare {form.default_severity} [service] <title>"
+                )
+            ]
+        )
+    body: list[dict[str, Any]] = [
+        _text("Declare an incident", MAX_TITLE, weight="Bolder", size="Medium"),
+        {
+            "type": "Input.Text",
+            "id": "title",
+            "label": "Title",
+            "maxLength": 200,
+            "isRequired": True,
+            "errorMessage": "A title, please.",
+        },
+        {
+            "type": "Input.ChoiceSet",
+            "id": "severity",
+            "label": "Severity",
+            "value": form.default_severity,
+            "choices": [
+                {"title": _cut(name + (f" — {what}" if what else ""), 200), "value": name}
+                for name, what in form.severities
+            ],
+        },
+    ]
+    if form.services:
+        body.append(
+            {
+                "type": "Input.ChoiceSet",
+                "id": "service",
+                "label": "Service",
+                "choices": [{"title": name, "value": name} for name in form.services],
+            }
+        )
+    body.append(
+        {
+            "type": "Input.Text",
+            "id": "description",
+            "label": "Description",
+            "isMultiline": True,
+            "maxLength": 3000,
+        }
+    )
+    actions = [{"type": "Action.Submit", "title": "Declare", "data": {"action": DECLARE_SUBMIT}}]
+    return _card(body, actions)
 
 
 def replaces(answer: Any) -> bool:
