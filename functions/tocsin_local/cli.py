@@ -159,10 +159,17 @@ def config_validate(directory: Path) -> None:
         for problem in exc.problems:
             click.echo(problem, err=True)
         raise SystemExit(1) from None
+    from tocsin.runbook_loader import load_runbooks, runbooks_dir
+
+    runbooks, problems = load_runbooks(cfg, runbooks_dir(cfg, directory))
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        raise SystemExit(1)
     click.echo(
         f"{directory}: OK — {len(cfg.severities)} severities, {len(cfg.severity_rules)} severity rules, "
         f"{len(cfg.services)} services, {len(cfg.grouping)} grouping rules, "
-        f"{len(cfg.maintenance_windows)} maintenance windows"
+        f"{len(cfg.maintenance_windows)} maintenance windows, {len(runbooks)} runbooks"
     )
 
 
