@@ -84,6 +84,12 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/status-pages/{page}/viewers", Function.API),
     Route("DELETE", "/v1/status-pages/{page}/viewers/{viewer_id}", Function.API),
     Route("GET", "/v1/status-pages/{page}/access/{token}", Function.API),
+    Route("GET", "/v1/runbooks", Function.API),
+    Route("GET", "/v1/runbooks/search", Function.API),
+    Route("GET", "/v1/runbooks/report", Function.API),
+    Route("GET", "/v1/runbooks/{id}/open", Function.API),
+    Route("POST", "/v1/runbooks/{id}/feedback", Function.API),
+    Route("GET", "/v1/incidents/{id}/runbooks", Function.API),
     Route("POST", "/v1/slack/commands", Function.CHATOPS),
     Route("POST", "/v1/slack/interactions", Function.CHATOPS),
 )

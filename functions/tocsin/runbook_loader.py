@@ -8,6 +8,7 @@ must not hide every runbook at 3 a.m.
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from tocsin.domain.config import TocsinConfig
 from tocsin.domain.runbooks import RUNBOOK_ID, Runbook, RunbookMeta, RunbookSource
 
 FENCE = "---"
+logger = logging.getLogger(__name__)
 KNOWN_KEYS = tuple(RunbookMeta.model_fields)
 #: (service names, team names and people ids)
 Known = tuple[set[str], set[str]]
@@ -159,3 +161,12 @@ def load_runbooks(config: TocsinConfig, directory: Path) -> tuple[list[Runbook],
             Runbook(id=page.id, meta=meta, source=RunbookSource.WIKI, body=page.summary)
         )
     return runbooks, problems
+
+
+def usable_runbooks(config: TocsinConfig, config_dir: Path) -> list[Runbook]:
+    """At run time: the runbooks that are fine; each problem is logged (CI's `tocsin config
+    validate` is where they get fixed), so one broken file never hides the others."""
+    runbooks, problems = load_runbooks(config, runbooks_dir(config, config_dir))
+    for problem in problems:
+        logger.warning("runbook problem: %s", problem)
+    return runbooks

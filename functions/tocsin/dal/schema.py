@@ -13,6 +13,9 @@ Items (pk / sk):
 - REF#<number> / INCIDENT              INC-<number> -> incident id (written when numbered)
 - CHANNEL#<provider>#<id> / INCIDENT   an incident channel -> its incident (chat-ops)
 - CHATDRAFT#<id> / DRAFT               a chat-ops preview waiting for Publish/Cancel (TTL)
+- RBUSE#<incident id> / RB#<runbook>   a runbook suggested/opened/voted on in an incident
+- RBUSE#<incident id> / VOTE#<rb>#<who> one person's helpful/not helpful vote
+- RBSTATS / <runbook id>               a runbook's usage counters (dal/runbooks.py)
 """
 
 from __future__ import annotations

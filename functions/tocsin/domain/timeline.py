@@ -53,6 +53,9 @@ class TimelineKind(StrEnum):
     PAGE_FAILED = "page_failed"
     ROLE_CHANGED = "role_changed"
     STATUS_PAGE_UPDATED = "status_page_updated"
+    RUNBOOK_SUGGESTED = "runbook_suggested"
+    RUNBOOK_OPENED = "runbook_opened"
+    RUNBOOK_FEEDBACK = "runbook_feedback"
 
 
 class TimelineEvent(BaseModel):

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from tocsin.services.oncall import OnCallService
     from tocsin.services.response import ResponseSteps
     from tocsin.services.roles import RoleService
+    from tocsin.services.runbooks import RunbookService
     from tocsin.services.settle import AlertSettler
     from tocsin.services.signing import Signer
     from tocsin.services.sla import SlaEnforcer
@@ -205,6 +206,7 @@ class Container:
             escalations=lambda: self.escalations,
             roles=lambda: self.roles,
             status_pages=lambda: self.status_pages,
+            runbooks=lambda: self.runbooks,
         )
 
     @cached_property
@@ -242,6 +244,23 @@ class Container:
             DraftStore(table),
             status_pages=lambda: self.status_pages,
             roles=lambda: self.roles,
+        )
+
+    @cached_property
+    def runbooks(self) -> RunbookService:
+        from tocsin.dal.runbooks import RunbookStore
+        from tocsin.runbook_loader import usable_runbooks
+        from tocsin.services.runbooks import RunbookService
+
+        return RunbookService(
+            self.config,
+            lambda: usable_runbooks(self.config, self.settings.config_dir),
+            RunbookStore(self.settings.table_name),
+            self.incident_repo,
+            self.alert_repo,
+            lambda: self.signer,
+            self.public_url,
+            clock=self.incidents.clock,
         )
 
     @cached_property
