@@ -33,6 +33,17 @@ def runbooks_dir(config: TocsinConfig, config_dir: Path) -> Path:
     return config_dir.parent / config.runbooks.directory
 
 
+class _FrontMatterLoader(yaml.SafeLoader):
+    """SafeLoader that leaves dates as text: pydantic then reports `2026-02-30` on its line
+    (PyYAML would raise a bare ValueError while constructing it)."""
+
+
+_FrontMatterLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def split_front_matter(text: str) -> tuple[str, str, int] | None:
     """(front matter, body, line of the front matter's first line), or None without one."""
     lines = text.splitlines(keepends=True)
@@ -66,8 +77,8 @@ def parse_runbook(
         ]
     front, body, first_line = parts
     try:
-        node = yaml.compose(front, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(front)
+        node = yaml.compose(front, Loader=_FrontMatterLoader)
+        data = yaml.load(front, Loader=_FrontMatterLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = first_line + (mark.line if mark else 0)
