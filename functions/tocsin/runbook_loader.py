@@ -78,7 +78,7 @@ def parse_runbook(
     front, body, first_line = parts
     try:
         node = yaml.compose(front, Loader=_FrontMatterLoader)
-        data = yaml.load(front, Loader=_FrontMatterLoader)  # noqa: S506 - a SafeLoader
+        data = yaml.load(front, Loader=_FrontMatterLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = first_line + (mark.line if mark else 0)
