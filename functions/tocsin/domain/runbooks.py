@@ -136,7 +136,7 @@ class RunbooksConfig(_Strict):
     """`runbooks:` in the configuration."""
 
     #: the runbook files (`*.md`), relative to the directory that holds the config directory
-    directory: str = "runbooks"
+    directory: str = Field(default="runbooks", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
     #: a runbook not reviewed for this long is stale (a runbook can set its own)
     review_interval_days: int = Field(default=180, ge=1, le=3650)
     #: a runbook neither suggested nor opened for this long is flagged as unused
@@ -151,6 +151,14 @@ class RunbooksConfig(_Strict):
     link_ttl_days: int = Field(default=90, ge=1)
     #: pages of an existing wiki
     wiki: list[WikiRunbook] = Field(default_factory=list)
+
+    @field_validator("directory")
+    @classmethod
+    def _inside(cls, value: str) -> str:
+        """It ships in the Lambda bundle beside config/: it cannot reach outside."""
+        if ".." in value.split("/"):
+            raise ValueError("the runbook directory must not contain `..`")
+        return value
 
 
 # --- staleness ------------------------------------------------------------------------------------

@@ -22,8 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from tocsin.domain.clock import utcnow
 from tocsin.domain.config import TocsinConfig
 from tocsin.domain.errors import IncidentNotFoundError, TocsinError
@@ -149,13 +147,13 @@ class RunbookService:
         suggestions = self.suggest(incident, alerts)
         try:
             self.record_suggested(incident, suggestions)
-        except (ClientError, BotoCoreError) as exc:
+        except Exception as exc:  # best effort (DynamoDB unavailable): the summary still posts
             logger.warning("could not record runbook suggestions: %s", exc)
         links, context = [], []
         for suggestion in suggestions:
             try:
                 url = self.link(suggestion, incident.id)
-            except (RuntimeError, ClientError, BotoCoreError) as exc:  # no signing key
+            except Exception as exc:  # no signing key (secret missing or unreadable)
                 logger.warning("no tracked runbook link: %s", exc)
                 url = suggestion.url
             if url:
