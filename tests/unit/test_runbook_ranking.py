@@ -11,7 +11,7 @@ import pytest
 from tocsin.config_loader import load_config
 from tocsin.domain.incidents import Incident
 from tocsin.runbook_loader import load_runbooks, runbooks_dir
-from tocsin.services.runbook_index import RunbookIndex, Situation
+from tocsin.services.runbook_index import RunbookIndex, Situation, literal_prefix
 
 from tests.helpers import REPO
 
@@ -269,3 +269,42 @@ def test_search_finds_by_words_and_prefers_the_incidents_service() -> None:
     latency = idx.rank(Situation.of(incident("slow", "search")), query="latency p99", limit=5)
     assert latency[0].runbook_id == "search-latency"
     assert "service search" in latency[0].reasons
+
+
+@pytest.mark.parametrize(
+    ("pattern", "prefix"),
+    [
+        ("checkout.*", "checkout"),
+        ("AWS/RDS", "AWS/RDS"),
+        ("AWS_RDS_.*", "AWS_RDS_"),
+        ("checkouts?", "checkout"),
+        ("a{2}b", ""),
+        ("(?i)checkout", ""),
+        ("checkout|search", ""),
+        ("svc[0-9]+", "svc"),
+        (r"10\.0\..*", "10"),
+    ],
+)
+def test_label_matchers_are_bucketed_by_a_safe_literal_prefix(pattern: str, prefix: str) -> None:
+    assert literal_prefix(pattern) == prefix
+
+
+def test_regex_matchers_without_a_prefix_still_match() -> None:
+    from tocsin.domain.runbooks import Runbook, RunbookMeta, RunbookSource
+
+    def rb(rid: str, pattern: str) -> Runbook:
+        meta = RunbookMeta.model_validate(
+            {
+                "title": rid,
+                "owner": "x",
+                "last_reviewed": "2026-01-01",
+                "alerts": [{"labels": {"job": pattern}}],
+            }
+        )
+        return Runbook(id=rid, meta=meta, source=RunbookSource.REPOSITORY)
+
+    idx = RunbookIndex(
+        [rb("ci", "(?i)CHECKOUT.*"), rb("alt", "search|checkout-api"), rb("no", "search.*")]
+    )
+    found = idx.rank(Situation.of(None, [alert("X", job="checkout-api")]), limit=5)
+    assert {s.runbook_id for s in found} == {"ci", "alt"}

@@ -216,16 +216,56 @@ def _normal_url(url: str) -> str:
     return url.strip().rstrip("/").lower()
 
 
-def _matches(matcher: AlertMatcher, alert: AlertView) -> bool:
-    if matcher.name is not None and matcher.name.lower() not in (
-        alert.name.lower(),
-        alert.title.lower(),
-    ):
-        return False
-    return all(
-        key in alert.labels and re.fullmatch(pattern, alert.labels[key])
-        for key, pattern in matcher.labels.items()
-    )
+_META = set(".^$*+?{}[]\\|()")
+
+
+def literal_prefix(pattern: str) -> str:
+    """The literal text a full match of `pattern` must start with ("checkout.*" -> "checkout",
+    "AWS/RDS" -> "AWS/RDS"); "" when unsure (alternation, flags, a leading class...)."""
+    if "|" in pattern:
+        return ""
+    prefix = []
+    for char in pattern:
+        if char in _META:
+            # a quantifier makes the character before it optional
+            if char in "*?{" and prefix:
+                prefix.pop()
+            return "".join(prefix)
+        prefix.append(char)
+    return "".join(prefix)
+
+
+@dataclass(frozen=True)
+class _LabelMatcher:
+    """A runbook's label matcher, compiled once (re's own cache holds 512 patterns: 2,000
+    runbooks would recompile on every ranking)."""
+
+    runbook: int
+    name: str | None
+    labels: tuple[tuple[str, re.Pattern[str]], ...]
+    shown: tuple[str, ...]
+
+    @property
+    def prefix(self) -> str:
+        """What every value the first label matches starts with (the index's bucket)."""
+        return literal_prefix(self.labels[0][1].pattern)
+
+    @classmethod
+    def of(cls, runbook: int, matcher: AlertMatcher) -> _LabelMatcher:
+        return cls(
+            runbook,
+            matcher.name.lower() if matcher.name else None,
+            tuple((key, re.compile(pattern)) for key, pattern in matcher.labels.items()),
+            tuple(matcher.labels),
+        )
+
+    def matches(self, alert: AlertView) -> bool:
+        if self.name is not None and self.name not in (alert.name.lower(), alert.title.lower()):
+            return False
+        return all(
+            key in alert.labels and pattern.fullmatch(alert.labels[key])
+            for key, pattern in self.labels
+        )
 
 
 class RunbookIndex:
@@ -237,8 +277,12 @@ class RunbookIndex:
         self.by_url = {_normal_url(rb.url): n for n, rb in enumerate(self.runbooks) if rb.url}
         self.by_service: dict[str, list[int]] = defaultdict(list)
         self.by_alert_name: dict[str, list[int]] = defaultdict(list)
-        #: matchers with labels (checked against every alert), and name-only matchers
-        self.label_matchers: list[tuple[int, AlertMatcher]] = []
+        #: matchers with labels, by their first label and that label's literal prefix: an
+        #: alert's value is checked only against matchers its beginning can satisfy
+        self.label_matchers: dict[str, dict[str, list[_LabelMatcher]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        self.longest_prefix: dict[str, int] = defaultdict(int)
         self.postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
         self.lengths: list[float] = []
         for n, rb in enumerate(self.runbooks):
@@ -246,7 +290,10 @@ class RunbookIndex:
                 self.by_service[service].append(n)
             for matcher in rb.meta.alerts:
                 if matcher.labels:
-                    self.label_matchers.append((n, matcher))
+                    compiled = _LabelMatcher.of(n, matcher)
+                    key, prefix = compiled.shown[0], compiled.prefix
+                    self.label_matchers[key][prefix].append(compiled)
+                    self.longest_prefix[key] = max(self.longest_prefix[key], len(prefix))
                 elif matcher.name:
                     self.by_alert_name[matcher.name.lower()].append(n)
             weights: Counter[str] = Counter()
@@ -268,22 +315,38 @@ class RunbookIndex:
             term: math.log(1 + (count - len(p) + 0.5) / (len(p) + 0.5))
             for term, p in self.postings.items()
         }
+        # BM25's term-frequency part depends only on the runbook: computed once, here
+        for postings in self.postings.values():
+            for i, (n, tf) in enumerate(postings):
+                norm = 1 - BM25_B + BM25_B * self.lengths[n] / self.average_length
+                postings[i] = (n, tf * (BM25_K1 + 1) / (tf + BM25_K1 * norm))
+        #: words in more than half of the runbooks tell them apart by almost nothing (their
+        #: IDF is near zero) and cost the most to score: ranking skips them
+        self.common = {t for t, p in self.postings.items() if count >= 20 and len(p) > count / 2}
+
+    def _candidates(self, alert: AlertView) -> Iterable[_LabelMatcher]:
+        """The label matchers whose first label's literal prefix starts the alert's value."""
+        for key, value in alert.labels.items():
+            buckets = self.label_matchers.get(key)
+            if not buckets:
+                continue
+            for end in range(min(len(value), self.longest_prefix[key]) + 1):
+                yield from buckets.get(value[:end], ())
 
     # --- parts of the score --------------------------------------------------------------------
     def text_scores(self, text: str) -> dict[int, tuple[float, list[tuple[float, str]]]]:
         """BM25 per runbook with each query term's contribution (for the reasons)."""
-        scores: dict[int, tuple[float, list[tuple[float, str]]]] = {}
+        totals: dict[int, float] = defaultdict(float)
+        parts: dict[int, list[tuple[float, str]]] = defaultdict(list)
         for term in set(terms(text[:MAX_QUERY_CHARS])):
             idf = self.idf.get(term)
-            if idf is None:
+            if idf is None or term in self.common:
                 continue
-            for n, tf in self.postings[term]:
-                norm = 1 - BM25_B + BM25_B * self.lengths[n] / self.average_length
-                part = idf * tf * (BM25_K1 + 1) / (tf + BM25_K1 * norm)
-                total, parts = scores.get(n, (0.0, []))
-                parts.append((part, term))
-                scores[n] = (total + part, parts)
-        return scores
+            for n, weight in self.postings[term]:
+                part = idf * weight
+                totals[n] += part
+                parts[n].append((part, term))
+        return {n: (total, parts[n]) for n, total in totals.items()}
 
     def rank(
         self, situation: Situation, query: str | None = None, limit: int = 3
@@ -318,14 +381,19 @@ class RunbookIndex:
             for name in {alert.name.lower(), alert.title.lower()}:
                 for n in self.by_alert_name.get(name, ()):
                     add(n, W_ALERT, f"alert {alert.name}")
-        for n, matcher in self.label_matchers:
-            for alert in situation.alerts:
-                if _matches(matcher, alert):
-                    shown = ", ".join(f"{k}={alert.labels[k]}" for k in matcher.labels)
-                    if matcher.name:
-                        add(n, W_ALERT, f"alert {alert.name}")
-                    add(n, W_LABELS + W_LABEL_EACH * (len(matcher.labels) - 1), f"labels {shown}")
-                    break
+        matched: set[tuple[int, tuple[str, ...]]] = set()
+        for alert in situation.alerts:
+            for matcher in self._candidates(alert):
+                seen = (matcher.runbook, matcher.shown)
+                if seen in matched or not matcher.matches(alert):
+                    continue
+                matched.add(seen)
+                n = matcher.runbook
+                if matcher.name:
+                    add(n, W_ALERT, f"alert {alert.name}")
+                shown = ", ".join(f"{k}={alert.labels[k]}" for k in matcher.shown)
+                bonus = W_LABEL_EACH * (len(matcher.shown) - 1)
+                add(n, W_LABELS + bonus, f"labels {shown}")
         text = " ".join(part for part in (query, situation.text) if part)
         shown_elsewhere = {stem(situation.service.lower())} if situation.service else set()
         weak: set[int] = set()
