@@ -224,7 +224,7 @@ def literal_prefix(pattern: str) -> str:
     "AWS/RDS" -> "AWS/RDS"); "" when unsure (alternation, flags, a leading class...)."""
     if "|" in pattern:
         return ""
-    prefix = []
+    prefix: list[str] = []
     for char in pattern:
         if char in _META:
             # a quantifier makes the character before it optional
