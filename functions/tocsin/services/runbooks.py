@@ -125,17 +125,19 @@ class RunbookService:
         return self.index.rank(situation, query=query[:500], limit=limit)
 
     # --- links -------------------------------------------------------------------------------------
-    def tracked_link(self, runbook_id: str, incident_id: str) -> str:
+    def tracked_link(self, runbook_id: str, incident_id: str, base: str | None = None) -> str:
+        """`base`: the API's public URL when the caller knows it better (the API answering
+        on its own host); else the configured one."""
         expires = self.clock() + timedelta(days=self.config.runbooks.link_ttl_days)
         token = self.signer().sign(OPEN_PURPOSE, {"r": runbook_id, "i": incident_id}, expires)
-        base = self.public_url().rstrip("/")
-        return f"{base}/v1/runbooks/{quote(runbook_id)}/open?t={token}"
+        root = (base or self.public_url()).rstrip("/")
+        return f"{root}/v1/runbooks/{quote(runbook_id)}/open?t={token}"
 
-    def link(self, suggestion: Suggestion, incident_id: str) -> str | None:
+    def link(self, suggestion: Suggestion, incident_id: str, base: str | None = None) -> str | None:
         """Known runbooks through the tracked link; a page only an alert knows, as is."""
         if suggestion.runbook_id is None:
             return suggestion.url
-        return self.tracked_link(suggestion.runbook_id, incident_id)
+        return self.tracked_link(suggestion.runbook_id, incident_id, base)
 
     def summary_lines(
         self, incident: Incident, alerts: Sequence[Any]
