@@ -159,3 +159,35 @@ def test_list_search_and_report_over_the_api(http: Http) -> None:
     dns = next(e for e in report["items"] if e["id"] == "dns-resolution")
     assert "review_overdue" in dns["flags"] and "unused" in dns["flags"]
     assert http.call("GET", "/v1/runbooks/report", token=False).status_code == 401
+
+
+def test_search_message_answers_incident_runbook_with_tracked_links(http: Http) -> None:
+    from tocsin.handlers.container import container
+
+    incident = declare(http, "Checkout p99 latency above 2 s")
+    runbooks = container().runbooks
+    found = container().incident_repo.get(incident["id"])
+    message = runbooks.search_message("database failover", found)
+    assert message.title == "Runbooks for “database failover”"
+    assert message.context[0].startswith("1. Payments database failover (RDS PostgreSQL): ")
+    assert "service checkout" in message.context[0]
+    assert "/v1/runbooks/payments-db-failover/open?t=" in message.links[0].url
+    # without words: the incident's own suggestions; nothing found says so
+    assert runbooks.search_message("", found).context[0].startswith("1. Checkout latency")
+    assert runbooks.search_message("zzz qqq", found).text == "No runbook matches “zzz qqq”."
+
+
+def test_the_postmortem_lists_runbooks_used_or_proposes_an_update(http: Http) -> None:
+    from tocsin.handlers.container import container
+
+    incident = declare(http, "Checkout p99 latency above 2 s")
+    runbooks = container().runbooks
+    found = container().incident_repo.get(incident["id"])
+    none_used = runbooks.postmortem_section(found)
+    assert "None." in none_used and "Update **Checkout latency (p99) high**" in none_used
+    runbooks.feedback("checkout-latency", incident["id"], True, "alice")
+    used = runbooks.postmortem_section(found)
+    assert "- Checkout latency (p99) high (`checkout-latency`): opened 0 times, helpful 1" in used
+    lonely = declare(http, "Office coffee machine empty", service=None)
+    proposal = runbooks.postmortem_section(container().incident_repo.get(lonely["id"]))
+    assert "Write a runbook for this kind of incident" in proposal

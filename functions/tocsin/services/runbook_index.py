@@ -33,6 +33,8 @@ W_LABEL_EACH = 0.5  # per label of the matcher beyond the first: a narrower matc
 W_SERVICE = 2.0  # broad: every runbook of the service gets it
 W_TEXT = 4.0  # the most text relevance can add (it saturates)
 TEXT_HALF = 6.0  # the BM25 score at which text adds half of W_TEXT
+#: the most the typed words of a search add (they outweigh the incident's service and alerts)
+W_SEARCH = 12.0
 #: below this a runbook is not suggested (a service match alone is enough)
 MIN_SCORE = 1.5
 #: a runbook found by text alone needs this many distinct words in common (one shared word,
@@ -394,16 +396,21 @@ class RunbookIndex:
                 shown = ", ".join(f"{k}={alert.labels[k]}" for k in matcher.shown)
                 bonus = W_LABEL_EACH * (len(matcher.shown) - 1)
                 add(n, W_LABELS + bonus, f"labels {shown}")
-        text = " ".join(part for part in (query, situation.text) if part)
+        if query:
+            # a search: the typed words decide what is found (each result contains some of
+            # them); the incident's service and alerts only reorder those results
+            texts = {n: (bm25, parts) for n, (bm25, parts) in self.text_scores(query).items()}
+            found = {n: s for n, s in found.items() if n in texts}
+            direct = []
+        else:
+            texts = self.text_scores(situation.text)
         shown_elsewhere = {stem(situation.service.lower())} if situation.service else set()
         weak: set[int] = set()
-        for n, (bm25, parts) in self.text_scores(text).items():
-            if n not in found and len(parts) < MIN_TEXT_TERMS:
+        for n, (bm25, parts) in texts.items():
+            if not query and n not in found and len(parts) < MIN_TEXT_TERMS:
                 weak.add(n)
                 continue
-            weight = W_TEXT * bm25 / (bm25 + TEXT_HALF)
-            if query:  # a search: what was typed matters more than the incident's words
-                weight *= 1.5
+            weight = (W_SEARCH if query else W_TEXT) * bm25 / (bm25 + TEXT_HALF)
             ordered = [term for _, term in sorted(parts, reverse=True)]
             words = [t for t in ordered if t not in shown_elsewhere][:4] or ordered[:4]
             add(n, weight, f"text: {', '.join(words)}")

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from tocsin.dal.alerts import AlertRepository
     from tocsin.dal.incidents import IncidentRepository
     from tocsin.dal.runbooks import RunbookStore
-    from tocsin.integrations.ports import Link
+    from tocsin.integrations.ports import ChatMessage, Link
     from tocsin.services.signing import Signer
 
 logger = logging.getLogger(__name__)
@@ -164,6 +164,58 @@ class RunbookService:
                 f"Suggested runbook: {suggestion.title} ({'; '.join(suggestion.reasons)})"
             )
         return links, context
+
+    def search_message(self, query: str, incident: Incident | None = None) -> ChatMessage:
+        """The answer to `/incident runbook [query]`: the matches with their reasons, linked
+        through tracked links when asked in an incident's channel."""
+        from tocsin.integrations.ports import ChatMessage, Link
+
+        found = self.search(query, incident)
+        asked = f"“{query.strip()}”" if query.strip() else "this incident"
+        if not found:
+            return ChatMessage(
+                text=f"No runbook matches {asked}.",
+                context=("Try other words, or `tocsin runbooks list` for them all.",),
+            )
+        links, lines = [], []
+        for n, s in enumerate(found, 1):
+            url = self.link(s, incident.id) if incident else (s.url or None)
+            if url:
+                links.append(Link(f"{n}. {s.title}"[:75], url))
+            lines.append(f"{n}. {s.title}: {'; '.join(s.reasons)}")
+        return ChatMessage(
+            text=f"Runbooks for {asked}: " + ", ".join(s.title for s in found),
+            title=f"Runbooks for {asked}",
+            links=tuple(links),
+            context=tuple(lines),
+        )
+
+    def postmortem_section(self, incident: Incident) -> str:
+        """Markdown for the postmortem: the runbooks used (opened or marked helpful, with
+        the votes), or, when none was, a proposal to update the best match or write one."""
+        used = self.used(incident.id)
+        if used:
+            rows = [
+                f"- {u.get('title') or u['runbook_id']} (`{u['runbook_id']}`): opened "
+                f"{u.get('opened', 0)} times, helpful {u.get('helpful', 0)}, not helpful "
+                f"{u.get('unhelpful', 0)}"
+                for u in used
+            ]
+            return "## Runbooks used\n\n" + "\n".join(rows) + "\n"
+        best = self.suggest(incident, limit=1)
+        if best and best[0].runbook_id:
+            rb = self.get(best[0].runbook_id)
+            proposal = (
+                f"Update **{rb.title}** (`{rb.id}`, owner {rb.meta.owner}) so it covers this "
+                f"incident: it matched ({'; '.join(best[0].reasons)}) but was not used."
+            )
+        else:
+            what = incident.service or "this kind of incident"
+            proposal = (
+                f"Write a runbook for {what}: none matched `{incident.title}` "
+                f"(front matter: services, alerts it covers, owner; see docs/runbooks.md)."
+            )
+        return f"## Runbooks used\n\nNone.\n\n**Proposed action:** {proposal}\n"
 
     # --- living documents ----------------------------------------------------------------------------
     def record_suggested(self, incident: Incident, suggestions: Iterable[Suggestion]) -> int:
