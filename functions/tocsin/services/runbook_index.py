@@ -20,6 +20,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from tocsin.domain.incidents import Incident
@@ -127,10 +128,16 @@ def stem(word: str) -> str:
     return word
 
 
+@cache
+def _term(word: str) -> str:
+    """A word's index term, "" for a stop word (cached: a corpus repeats its words)."""
+    return "" if len(word) < 2 or word in STOPWORDS else stem(word)
+
+
 def terms(text: str) -> list[str]:
     """Lowercase words without stop words, CamelCase split (HighLatency -> high, latency)."""
-    words = _WORD.findall(_CAMEL.sub(" ", text).lower())
-    return [stem(w) for w in words if len(w) > 1 and w not in STOPWORDS]
+    found = (_term(w) for w in _WORD.findall(_CAMEL.sub(" ", text).lower()))
+    return [t for t in found if t]
 
 
 # --- what is ranked against ----------------------------------------------------------------------
@@ -306,8 +313,8 @@ class RunbookIndex:
                 ("names", " ".join(names)),
                 ("body", rb.body),
             ):
-                for term in terms(text):
-                    weights[term] += FIELD_WEIGHTS[name]
+                for term, count in Counter(terms(text)).items():
+                    weights[term] += count * FIELD_WEIGHTS[name]
             for term, weight in weights.items():
                 self.postings[term].append((n, float(weight)))
             self.lengths.append(float(sum(weights.values())))
