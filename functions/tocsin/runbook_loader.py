@@ -156,6 +156,8 @@ def load_runbooks(config: TocsinConfig, directory: Path) -> tuple[list[Runbook],
     runbooks: list[Runbook] = []
     problems: list[str] = []
     seen: dict[str, str] = {}
+    if not directory.is_dir() and "directory" in config.runbooks.model_fields_set:
+        problems.append(f"{directory}: the runbook directory (runbooks.directory) does not exist")
     files = sorted(directory.glob("*.md")) if directory.is_dir() else []
     for file in files:
         if file.name.lower() == "readme.md":

@@ -198,3 +198,11 @@ def test_unhelpful_needs_enough_votes_and_the_ratio() -> None:
     assert flags(1, 1) == [StaleReason.UNHELPFUL]
     assert flags(3, 1) == []
     assert flags(0, 2) == [StaleReason.UNHELPFUL]
+
+
+def test_a_configured_runbook_directory_must_exist(repo: Path) -> None:
+    shutil.rmtree(repo / "runbooks")
+    config = load_config(repo / "config")  # the shipped runbooks.yaml names `runbooks`
+    assert load_runbooks(config, repo / "runbooks")[1] == [
+        f"{repo / 'runbooks'}: the runbook directory (runbooks.directory) does not exist"
+    ]
