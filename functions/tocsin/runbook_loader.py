@@ -58,7 +58,7 @@ def _lines(front: str, file: Path, first_line: int) -> dict[tuple[Any, ...], Loc
 
 def split_front_matter(text: str) -> tuple[str, str, int] | None:
     """(front matter, body, line of the front matter's first line), or None without one."""
-    lines = text.splitlines(keepends=True)
+    lines = text.removeprefix("\ufeff").splitlines(keepends=True)  # editors may add a BOM
     if not lines or lines[0].strip() != FENCE:
         return None
     for index in range(1, len(lines)):

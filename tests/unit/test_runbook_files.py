@@ -206,3 +206,25 @@ def test_a_configured_runbook_directory_must_exist(repo: Path) -> None:
     assert load_runbooks(config, repo / "runbooks")[1] == [
         f"{repo / 'runbooks'}: the runbook directory (runbooks.directory) does not exist"
     ]
+
+
+def test_a_byte_order_mark_and_windows_line_endings_are_fine(repo: Path) -> None:
+    assert problems_of(repo, "disk-full.md", "\ufeff" + GOOD.replace("\n", "\r\n")) == []
+
+
+def test_rendering_shows_raw_html_as_text_and_drops_script_links() -> None:
+    from tocsin.services.runbooks import RunbookService
+
+    body = (
+        "# Fix it\n\n<script>alert(1)</script>\n\n<img src=x onerror=alert(1)>\n\n"
+        "[click](javascript:alert(1)) and [docs](https://example.com/docs)\n\n"
+        "| a | b |\n|---|---|\n| 1 | 2 |\n"
+    )
+    meta = RunbookMeta(title="<b>T</b>", owner="payments", last_reviewed=date(2026, 1, 1))
+    runbook = Runbook(id="t", meta=meta, source=RunbookSource.REPOSITORY, body=body)
+    html = RunbookService.render_html(None, runbook)  # type: ignore[arg-type]
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img" not in html and 'href="javascript' not in html  # shown as text only
+    assert '<a href="https://example.com/docs">docs</a>' in html
+    assert "<title>&lt;b&gt;T&lt;/b&gt; — runbook</title>" in html
+    assert "<table>" in html and "<h1>Fix it</h1>" in html
