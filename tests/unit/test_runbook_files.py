@@ -228,3 +228,11 @@ def test_rendering_shows_raw_html_as_text_and_drops_script_links() -> None:
     assert '<a href="https://example.com/docs">docs</a>' in html
     assert "<title>&lt;b&gt;T&lt;/b&gt; — runbook</title>" in html
     assert "<table>" in html and "<h1>Fix it</h1>" in html
+
+
+def test_every_problem_of_a_file_is_reported_at_once(repo: Path) -> None:
+    text = GOOD.replace("owner:", "severity: SEV1\nowner:").replace("2026-10-01", "yesterday")
+    problems = problems_of(repo, "disk-full.md", text)
+    assert len(problems) == 2, problems
+    assert any(":7: unknown front-matter key 'severity'" in p for p in problems), problems
+    assert any(":9: last_reviewed" in p for p in problems), problems
