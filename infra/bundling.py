@@ -4,6 +4,7 @@ Layout of a bundle (the Lambda task root, /var/task):
 
     tocsin/            the runtime package (functions/tocsin; never functions/tocsin_local)
     config/            the repository's config-as-code directory (empty when there is none)
+    runbooks/          the runbook files (config `runbooks.directory`, beside config/)
     <dependencies>/    pyproject's [project].dependencies, as wheels for the target platform
 
 Every module ships a compiled `.pyc` with an *unchecked hash*: Lambda cannot write
@@ -34,7 +35,7 @@ from infra.paths import BUILD_DIR, CONFIG_DIR, PYPROJECT, RUNTIME_PACKAGE_DIR
 #: The Lambda runtime's Python; the `.pyc` files are only valid for this minor version.
 PYTHON_VERSION = "3.11"
 #: Bump when the layout or the build steps change, so cached bundles are rebuilt.
-BUNDLER_REVISION = "1"
+BUNDLER_REVISION = "2"
 #: Where Lambda unpacks the code; compiled modules name their source files under it.
 LAMBDA_TASK_ROOT = "/var/task"
 #: Distributions the Lambda Python runtime already provides; never shipped in the bundle.
@@ -120,11 +121,15 @@ def build_bundle(
 
     package_files = list(_source_files(package_dir))
     config_files = list(_source_files(config_dir)) if config_dir.is_dir() else []
+    runbooks_name = runbooks_directory(config_dir)
+    runbooks_dir = config_dir.parent / runbooks_name
+    runbook_files = list(_source_files(runbooks_dir)) if runbooks_dir.is_dir() else []
     key = _digest(
         {
             "dependencies": deps_key,
             "tocsin": _files_digest(package_dir, package_files),
             "config": _files_digest(config_dir, config_files),
+            "runbooks": [runbooks_name, _files_digest(runbooks_dir, runbook_files)],
         }
     )
 
@@ -133,10 +138,25 @@ def build_bundle(
         _copy_files(package_dir, package_files, target / package_dir.name)
         (target / "config").mkdir(exist_ok=True)
         _copy_files(config_dir, config_files, target / "config")
+        # at run time the runbooks are read beside the config directory, as in the repository
+        _copy_files(runbooks_dir, runbook_files, target / runbooks_name)
         _compile(target / package_dir.name, task_root=target)
 
     bundle_dir = _cached(build_dir / "lambda", f"{platform.label}-{key[:24]}", assemble)
     return Bundle(path=bundle_dir, key=key)
+
+
+def runbooks_directory(config_dir: Path) -> str:
+    """`runbooks.directory` of the configuration (default `runbooks`), read without validating
+    the whole configuration (synth validates it elsewhere)."""
+    import yaml
+
+    for path in sorted(config_dir.glob("*.y*ml")) if config_dir.is_dir() else []:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        section = data.get("runbooks") if isinstance(data, dict) else None
+        if isinstance(section, dict) and isinstance(section.get("directory"), str):
+            return str(section["directory"])
+    return "runbooks"
 
 
 # --- steps ---------------------------------------------------------------------------------------

@@ -153,10 +153,11 @@ def teams_router() -> APIGatewayHttpRouter:
 
 
 def build_spec() -> dict[str, Any]:
-    from tocsin.handlers import api, oncall_api, statuspage_api
+    from tocsin.handlers import api, oncall_api, runbooks_api, statuspage_api
     from tocsin.handlers.http import new_resolver
 
-    owners = [(r, r.api_resolver) for r in (api.router, oncall_api.router, statuspage_api.router)]
+    routers = (api.router, oncall_api.router, statuspage_api.router, runbooks_api.router)
+    owners = [(r, r.api_resolver) for r in routers]
     app = new_resolver()
     app.include_router(intake_router())
     app.include_router(slack_router())

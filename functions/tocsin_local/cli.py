@@ -159,10 +159,17 @@ def config_validate(directory: Path) -> None:
         for problem in exc.problems:
             click.echo(problem, err=True)
         raise SystemExit(1) from None
+    from tocsin.runbook_loader import load_runbooks, runbooks_dir
+
+    runbooks, problems = load_runbooks(cfg, runbooks_dir(cfg, directory))
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        raise SystemExit(1)
     click.echo(
         f"{directory}: OK — {len(cfg.severities)} severities, {len(cfg.severity_rules)} severity rules, "
         f"{len(cfg.services)} services, {len(cfg.grouping)} grouping rules, "
-        f"{len(cfg.maintenance_windows)} maintenance windows"
+        f"{len(cfg.maintenance_windows)} maintenance windows, {len(runbooks)} runbooks"
     )
 
 
@@ -866,6 +873,100 @@ def teams_manifest(url: str, bot_id: str, app_version: str, out: Path) -> None:
         raise click.BadParameter(str(exc)) from None
     out.write_bytes(data)
     click.echo(f"wrote {out}: upload it in Teams (Apps → Manage your apps → Upload an app)")
+
+
+# --- runbooks -------------------------------------------------------------------------------------
+@main.group()
+def runbooks() -> None:
+    """Runbooks: list, suggest for an incident, search, staleness report."""
+
+
+def _echo_suggestions(items: list[dict[str, Any]]) -> None:
+    if not items:
+        click.echo("no runbook matches")
+    for n, item in enumerate(items, 1):
+        mark = " (linked by the alert)" if item["direct"] else ""
+        click.echo(
+            f"{n}. {item['title']}{mark}  [{item['runbook_id'] or '-'}]  {item['score']:.2f}"
+        )
+        click.echo(f"   why: {'; '.join(item['reasons'])}")
+        if item.get("link"):
+            click.echo(f"   {item['link']}")
+
+
+@runbooks.command("list")
+@click.pass_context
+def runbooks_list(ctx: click.Context) -> None:
+    """Every runbook (repository files and wiki pages)."""
+    items = _call(_client(ctx).request, "GET", "/v1/runbooks")["items"]
+    for rb in items:
+        click.echo(
+            f"{rb['id']:<28} {rb['source']:<10} {rb['owner']:<12} {rb['last_reviewed']}  "
+            f"{','.join(rb['services']) or '-':<16} {rb['title']}"
+        )
+
+
+@runbooks.command("suggest")
+@click.argument("incident")
+@click.option("--limit", type=int, default=5, show_default=True)
+@click.pass_context
+def runbooks_suggest(ctx: click.Context, incident: str, limit: int) -> None:
+    """The runbooks for an incident (INC-42 or its id), with why each matched."""
+    body = _call(
+        _client(ctx).request, "GET", f"/v1/incidents/{incident}/runbooks", params={"limit": limit}
+    )
+    _echo_suggestions(body["suggested"])
+    if body["used"]:
+        click.echo("used: " + ", ".join(u["runbook_id"] for u in body["used"]))
+
+
+@runbooks.command("search")
+@click.argument("query", nargs=-1, required=True)
+@click.option("--incident", help="rank with this incident's service and alerts too")
+@click.option("--limit", type=int, default=5, show_default=True)
+@click.pass_context
+def runbooks_search(
+    ctx: click.Context, query: tuple[str, ...], incident: str | None, limit: int
+) -> None:
+    """Search runbooks by words."""
+    params: dict[str, Any] = {"q": " ".join(query), "limit": limit}
+    if incident:
+        params["incident"] = incident
+    _echo_suggestions(
+        _call(_client(ctx).request, "GET", "/v1/runbooks/search", params=params)["items"]
+    )
+
+
+@runbooks.command("report")
+@click.option("--json", "as_json", is_flag=True, help="the report as JSON")
+@click.option("--all", "show_all", is_flag=True, help="also runbooks with nothing to flag")
+@click.pass_context
+def runbooks_report(ctx: click.Context, as_json: bool, show_all: bool) -> None:
+    """Staleness: review overdue, unused, marked unhelpful."""
+    report = _call(_client(ctx).request, "GET", "/v1/runbooks/report")
+    if as_json:
+        _echo_json(report)
+        return
+    counts = report["counts"]
+    click.echo(
+        f"{counts['runbooks']} runbooks, {counts['flagged']} flagged: "
+        f"{counts.get('review_overdue', 0)} review overdue, {counts.get('unused', 0)} unused, "
+        f"{counts.get('unhelpful', 0)} unhelpful"
+    )
+    for entry in report["items"]:
+        if not entry["flags"] and not show_all:
+            continue
+        stats = entry["stats"]
+        click.echo(
+            f"\n{entry['id']} — {entry['title']} (owner {entry['owner']}, "
+            f"reviewed {entry['last_reviewed']})"
+        )
+        click.echo(
+            f"  suggested {stats['suggested']}, opened {stats['opened']}, "
+            f"helpful {stats['helpful']}, not helpful {stats['unhelpful']}"
+        )
+        for note in entry["notes"]:
+            click.echo(f"  ! {note}")
 
 
 if __name__ == "__main__":

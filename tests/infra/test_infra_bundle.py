@@ -23,6 +23,7 @@ from infra.bundling import (
     distribution_name,
     runtime_requirements,
 )
+from infra.paths import REPO_ROOT
 
 pytestmark = pytest.mark.xdist_group("synth")
 
@@ -67,6 +68,13 @@ def test_bundle_holds_the_runtime_package_and_config_but_no_local_mode(
     assert not list(root.rglob("tocsin_local*"))
     for source in python_sources(lambda_bundle):
         assert b"tocsin_local" not in source.read_bytes(), f"{source} mentions tocsin_local"
+
+
+def test_bundle_holds_the_runbooks_beside_config(lambda_bundle: Bundle) -> None:
+    """The API renders repository runbooks and ranks them: they ship like the config."""
+    shipped = {p.name for p in (lambda_bundle.path / "runbooks").glob("*.md")}
+    assert shipped == {p.name for p in (REPO_ROOT / "runbooks").glob("*.md")}
+    assert "checkout-latency.md" in shipped
 
 
 def test_every_module_has_an_unchecked_hash_pyc_for_the_runtime_python(

@@ -468,3 +468,42 @@ def test_a_stranger_may_add_notes_but_not_steer(http: Http, slack: FakeSlack, us
     for text in ("status acknowledged", "page discovery", "update hi"):
         answer = in_channel(http, slack, incident_id, text, user=user)
         assert "Sorry" in answer["text"] and "chatops.permissions.respond" in answer["text"]
+
+
+# --- runbooks ------------------------------------------------------------------------------------
+
+
+def test_runbook_searches_and_its_buttons_rate_the_runbook(http: Http, slack: FakeSlack) -> None:
+    incident_id = sev2(http)
+    answer = in_channel(http, slack, incident_id, "runbook latency")
+    text = said(answer)
+    assert "Runbooks for" in text and "/v1/runbooks/" in text  # tracked links
+    controls = [
+        e
+        for b in answer["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if str(e.get("action_id", "")).startswith("tocsin.runbook.")
+    ]
+    assert controls and len({c["action_id"] for c in controls}) == len(controls)  # unique ids
+    helpful = controls[0]
+    assert helpful["action_id"] == "tocsin.runbook.helpful"
+    runbook_id = helpful["value"].split()[1]
+    # a repeated id carries a number Slack sends back; the click still reaches the service
+    second = next(c for c in controls if c["action_id"].startswith("tocsin.runbook.helpful~"))
+    answer = press(http, slack, helpful["action_id"], helpful["value"])
+    assert "marked helpful" in answer["text"]
+    answer = press(http, slack, helpful["action_id"], helpful["value"])
+    assert "already" in answer["text"]
+    answer = press(http, slack, second["action_id"], second["value"])
+    assert "marked helpful" in answer["text"]
+    (rated,) = [
+        e
+        for e in events(http, incident_id, "runbook_feedback")
+        if e["data"]["runbook_id"] == runbook_id
+    ]
+    assert rated["data"]["helpful"] is True and rated["actor"]["id"] == "carol"
+    # outside an incident: a plain search, nothing to rate
+    _resp, url = command(http, slack, "runbook dns resolution")
+    (plain,) = slack.responses(url)
+    assert "tocsin.runbook.helpful" not in json.dumps(plain["blocks"])

@@ -15,6 +15,9 @@ Items (pk / sk):
 - CHATDRAFT#<id> / DRAFT               a chat-ops preview waiting for Publish/Cancel (TTL)
 - INC#<id> / ACTION#<action id>        an action item of the incident
 - CHATEVENT#<provider>#<id> / RECEIPT  a chat event delivery accepted / queued (TTL)
+- RBUSE#<incident id> / RB#<runbook>   a runbook suggested/opened/voted on in an incident
+- RBUSE#<incident id> / VOTE#<rb>#<who> one person's helpful/not helpful vote
+- RBSTATS / <runbook id>               a runbook's usage counters (dal/runbooks.py)
 """
 
 from __future__ import annotations

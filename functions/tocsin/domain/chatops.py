@@ -43,6 +43,9 @@ ACKNOWLEDGE = "tocsin.incident.acknowledge"
 ESCALATE = "tocsin.incident.escalate"
 SET_SEVERITY = "tocsin.incident.severity"
 RESOLVE = "tocsin.incident.resolve"
+#: a runbook helped (or not) in an incident: value `<incident id> <runbook id>`
+RUNBOOK_HELPFUL = "tocsin.runbook.helpful"
+RUNBOOK_UNHELPFUL = "tocsin.runbook.unhelpful"
 #: who may publish to status pages when the configuration says nothing
 DEFAULT_STATUSPAGE = ("communications", "commander")
 

@@ -29,6 +29,7 @@ from tocsin.domain.response import (
     TeamConfig,
     Workflow,
 )
+from tocsin.domain.runbooks import RunbooksConfig
 from tocsin.domain.schedules import Schedule
 from tocsin.domain.statuspage import StatusPagesConfig, status_page_problems
 
@@ -153,6 +154,7 @@ class TocsinConfig(Strict):
     paging: PagingConfig = PagingConfig()
     status_pages: StatusPagesConfig = StatusPagesConfig()
     chatops: ChatOpsConfig = ChatOpsConfig()
+    runbooks: RunbooksConfig = RunbooksConfig()
 
     @model_validator(mode="after")
     def _cross_check(self, info: ValidationInfo) -> TocsinConfig:
@@ -384,4 +386,7 @@ def reference_problems(config: TocsinConfig) -> list[tuple[Loc, str]]:
             if action.type == "invite":
                 invited = action.params.get("people", [])
                 check(("workflows", i, "actions", j, "invite", "people"), "person", invited, people)
+    for i, page in enumerate(config.runbooks.wiki):
+        check(("runbooks", "wiki", i, "services"), "service", page.services, services)
+        check(("runbooks", "wiki", i, "owner"), "team or person", [page.owner], teams | people)
     return problems

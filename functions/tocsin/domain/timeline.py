@@ -67,6 +67,9 @@ class TimelineKind(StrEnum):
     CHAT_REACTION = "chat_reaction"
     KEY_EVENT = "key_event"
     KEY_EVENT_UNMARKED = "key_event_unmarked"
+    RUNBOOK_SUGGESTED = "runbook_suggested"
+    RUNBOOK_OPENED = "runbook_opened"
+    RUNBOOK_FEEDBACK = "runbook_feedback"
 
 
 class TimelineEvent(BaseModel):

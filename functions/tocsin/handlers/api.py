@@ -22,6 +22,7 @@ from tocsin.domain.timeline import TimelineEvent
 from tocsin.handlers.container import container
 from tocsin.handlers.http import json_error, new_resolver, require_token, user
 from tocsin.handlers.oncall_api import router as oncall_router
+from tocsin.handlers.runbooks_api import router as runbooks_router
 from tocsin.handlers.statuspage_api import router as statuspage_router
 from tocsin.services.escalation import (
     ESCALATION_STEPS,
@@ -32,6 +33,7 @@ from tocsin.services.incidents import IncidentChange
 from tocsin.services.intake import PayloadRejectedError
 from tocsin.services.oncall import OverrideNotFoundError, ScheduleNotFoundError
 from tocsin.services.roles import RoleNotFoundError
+from tocsin.services.runbooks import RunbookNotFoundError
 
 logger = Logger(service="tocsin")
 router = APIGatewayHttpRouter()
@@ -351,6 +353,7 @@ app = new_resolver()
 app.include_router(router)
 app.include_router(oncall_router)
 app.include_router(statuspage_router)
+app.include_router(runbooks_router)
 
 
 @app.exception_handler(AlreadyResolvedError)
@@ -366,6 +369,7 @@ def _nothing_to_page(exc: NothingToPageError) -> Response[Any]:
 @app.exception_handler(ScheduleNotFoundError)
 @app.exception_handler(OverrideNotFoundError)
 @app.exception_handler(RoleNotFoundError)
+@app.exception_handler(RunbookNotFoundError)
 def _oncall_not_found(exc: Exception) -> Response[Any]:
     return json_error(404, str(exc))
 

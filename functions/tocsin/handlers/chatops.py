@@ -241,11 +241,13 @@ def slack_interaction() -> Response[Any]:
         return _view_submission(payload)
     if not isinstance(payload, dict) or payload.get("type") != "block_actions":
         return _ok()  # nothing of ours
+    from tocsin.integrations.slack import REPEAT
+
     actions = [a for a in payload.get("actions") or [] if isinstance(a, dict)]
-    ours = [a for a in actions if a.get("action_id") in ACTIONS]
+    ours = [a for a in actions if str(a.get("action_id") or "").split(REPEAT)[0] in ACTIONS]
     if not ours:
         return _ok()
-    action = ours[0]
+    action = {**ours[0], "action_id": str(ours[0]["action_id"]).split(REPEAT)[0]}
     chosen = action.get("selected_option")
     value = chosen.get("value") if isinstance(chosen, dict) else action.get("value")
     user = payload.get("user") or {}

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from tocsin.services.oncall import OnCallService
     from tocsin.services.response import ResponseSteps
     from tocsin.services.roles import RoleService
+    from tocsin.services.runbooks import RunbookService
     from tocsin.services.settle import AlertSettler
     from tocsin.services.signing import Signer
     from tocsin.services.sla import SlaEnforcer
@@ -207,6 +208,7 @@ class Container:
             escalations=lambda: self.escalations,
             roles=lambda: self.roles,
             status_pages=lambda: self.status_pages,
+            runbooks=lambda: self.runbooks,
         )
 
     @cached_property
@@ -249,6 +251,7 @@ class Container:
             escalations=lambda: self.escalations,
             response=lambda: self.response,
             actions=lambda: ActionItemStore(table),
+            runbooks=lambda: self.runbooks,
             clock=self.incidents.clock,
         )
 
@@ -290,6 +293,23 @@ class Container:
             ChannelDirectory(self.settings.table_name),
             fetch,
             store,
+        )
+
+    @cached_property
+    def runbooks(self) -> RunbookService:
+        from tocsin.dal.runbooks import RunbookStore
+        from tocsin.runbook_loader import usable_runbooks
+        from tocsin.services.runbooks import RunbookService
+
+        return RunbookService(
+            self.config,
+            lambda: usable_runbooks(self.config, self.settings.config_dir),
+            RunbookStore(self.settings.table_name),
+            self.incident_repo,
+            self.alert_repo,
+            lambda: self.signer,
+            self.public_url,
+            clock=self.incidents.clock,
         )
 
     @cached_property

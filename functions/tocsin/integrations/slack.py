@@ -76,6 +76,8 @@ MAX_CONTEXT_ELEMENTS = 10  # elements per context block
 MAX_ACTION_ELEMENTS = 25  # elements per actions block
 MAX_BUTTON_TEXT = 75
 MAX_BUTTON_URL = 3000
+#: joins a repeated action_id and its number (`tocsin.runbook.helpful~2`); stripped on click
+REPEAT = "~"
 MAX_BUTTON_VALUE = 2000
 MAX_OPTIONS = 100  # options per static_select
 MAX_OPTION_TEXT = 75
@@ -251,6 +253,11 @@ def render_blocks(message: ChatMessage) -> list[dict[str, Any]]:
     for group in _chunks(buttons, MAX_ACTION_ELEMENTS):
         blocks.append({"type": "actions", "elements": group})
     controls = [action_element(action) for action in message.actions]
+    seen: dict[str, int] = {}
+    for control in controls:  # action_ids are unique per message: number the repeats
+        n = seen[control["action_id"]] = seen.get(control["action_id"], 0) + 1
+        if n > 1:
+            control["action_id"] += f"{REPEAT}{n}"
     for group in _chunks(controls, MAX_ACTION_ELEMENTS):
         blocks.append({"type": "actions", "elements": group})
 

@@ -39,6 +39,8 @@ from tocsin.domain.chatops import (
     PUBLISH,
     RESOLVE,
     RESPONDERS,
+    RUNBOOK_HELPFUL,
+    RUNBOOK_UNHELPFUL,
     SET_SEVERITY,
     TEAM,
 )
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
     from tocsin.services.incidents import IncidentService
     from tocsin.services.response import ResponseSteps
     from tocsin.services.roles import RoleService
+    from tocsin.services.runbooks import RunbookService
     from tocsin.services.statuspage import Draft, StatusPageService
 
 #: the slash command's name (the Slack app defines it; docs/chatops.md)
@@ -85,12 +88,30 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "note": ("[INC-42] <text>", "add a note to the timeline"),
     "timeline": ("[INC-42] [n]", "the last n timeline events (default 15)"),
     "summary": ("[INC-42]", "the incident at a glance, with its buttons"),
+    "runbook": (
+        "[INC-42] [words]",
+        "the runbooks for this incident (or matching the words), with why each matched; "
+        "rate them Helpful or Not helpful",
+    ),
     "help": ("", "this list"),
 }
 #: the ids of the buttons and selects chat-ops answers (vendor-neutral: Slack's action_id,
 #: Teams' Action.Submit data `action`); `ChatOps.act` dispatches them
 #: (defined with the configuration in domain/chatops.py, so pages can carry them too)
-ACTIONS = frozenset({PUBLISH, CANCEL, ACKNOWLEDGE, ESCALATE, SET_SEVERITY, RESOLVE})
+ACTIONS = frozenset(
+    {
+        PUBLISH,
+        CANCEL,
+        ACKNOWLEDGE,
+        ESCALATE,
+        SET_SEVERITY,
+        RESOLVE,
+        RUNBOOK_HELPFUL,
+        RUNBOOK_UNHELPFUL,
+    }
+)
+#: runbooks in a `/incident runbook` answer that get Helpful / Not helpful buttons
+RATED_RUNBOOKS = 3
 STATUS_WORDS = {s.value for s in IncidentStatus if s is not IncidentStatus.POSTMORTEM}
 #: what `/incident status` accepts (triggered is where incidents start, not a move)
 STATUS_MOVES = {
@@ -208,6 +229,7 @@ class ChatOps:
         escalations: Callable[[], EscalationService] | None = None,
         response: Callable[[], ResponseSteps] | None = None,
         actions: Callable[[], ActionItemStore] | None = None,
+        runbooks: Callable[[], RunbookService] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.config = config
@@ -221,6 +243,7 @@ class ChatOps:
         self._escalations = escalations
         self._response = response
         self._actions = actions
+        self._runbooks = runbooks
         self.clock = clock
 
     # the services a command uses, built on first use (a cold start that only publishes a
@@ -245,6 +268,11 @@ class ChatOps:
         assert self._actions is not None, "ChatOps was built without the action item store"
         return self._actions()
 
+    @property
+    def runbooks(self) -> RunbookService:
+        assert self._runbooks is not None, "ChatOps was built without the runbook service"
+        return self._runbooks()
+
     # --- commands ---------------------------------------------------------------------------
     def command(self, request: Request) -> Answer:
         words = request.text.strip().split(None, 1)
@@ -258,6 +286,8 @@ class ChatOps:
             return self.declare(request, rest)
         if name == "statuspage":
             return self.statuspage(request, rest)
+        if name == "runbook":
+            return self.runbook(request, rest)
         incident, rest = self._incident(request, rest)
         if incident is None:
             return self._which_incident(
@@ -662,6 +692,38 @@ class ChatOps:
         lines = [f"{e.at.strftime('%H:%M:%S')} {describe(e)}" for e in events]
         return Reply(f"{incident.ref}: the last {len(lines)} events (UTC)", lines)
 
+    def runbook(self, request: Request, args: str) -> Answer:
+        """Search runbooks: in an incident's channel (or naming it) the incident's service and
+        alerts rank too and the links are tracked; the top ones get Helpful / Not helpful."""
+        incident, query = self._incident(request, args)
+        message = self.runbooks.search_message(query, incident)
+        if incident is None:
+            return MessageAnswer(message)
+        rated = []
+        for suggestion in self.runbooks.search(query, incident)[:RATED_RUNBOOKS]:
+            if suggestion.runbook_id is None:
+                continue  # a page only the alert knows: nothing to rate
+            value = f"{incident.id} {suggestion.runbook_id}"
+            rated += [
+                Action(f"Helpful: {suggestion.title}"[:75], RUNBOOK_HELPFUL, value),
+                Action(f"Not helpful: {suggestion.title}"[:75], RUNBOOK_UNHELPFUL, value),
+            ]
+        return MessageAnswer(replace(message, actions=tuple(rated)))
+
+    def rate_runbook(self, request: Request, value: str, helpful: bool) -> Answer:
+        words = value.split()
+        if len(words) != 2:
+            return Reply("I do not know that runbook.")
+        incident_id, runbook_id = words
+        person = self.person_of(request)
+        by = person or f"{request.provider}:{request.user_id}"
+        changed = self.runbooks.feedback(runbook_id, incident_id, helpful, by)
+        title = self.runbooks.get(runbook_id).title
+        verdict = "helpful" if helpful else "not helpful"
+        if not changed:
+            return Reply(f"You marked {title} {verdict} already.")
+        return Reply(f"Thanks: {title} marked {verdict} for this incident.")
+
     def summary(self, request: Request, incident: Incident, args: str = "") -> Answer:
         message = self.response.summary_message(incident)
         holders = [
@@ -740,6 +802,8 @@ class ChatOps:
             return self.cancel(request, value)
         if action_id not in ACTIONS:
             return Reply("I do not know that button.")
+        if action_id in (RUNBOOK_HELPFUL, RUNBOOK_UNHELPFUL):
+            return self.rate_runbook(request, value, action_id == RUNBOOK_HELPFUL)
         words = value.split()
         incident = self.incidents.find(words[0]) if words else None
         if incident is None:

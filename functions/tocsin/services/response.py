@@ -55,6 +55,7 @@ from tocsin.services.chatops import incident_actions
 if TYPE_CHECKING:
     from tocsin.services.escalation import EscalationService
     from tocsin.services.roles import RoleService
+    from tocsin.services.runbooks import RunbookService
     from tocsin.services.statuspage import StatusPageService
 
 ACTOR = Actor.system("workflow")
@@ -298,8 +299,10 @@ class ResponseSteps:
         escalations: Callable[[], EscalationService] | None = None,
         roles: Callable[[], RoleService] | None = None,
         status_pages: Callable[[], StatusPageService] | None = None,
+        runbooks: Callable[[], RunbookService] | None = None,
     ) -> None:
         self.status_pages = status_pages
+        self.runbooks = runbooks
         self.escalations = escalations
         self.roles = roles
         #: starts the workflow run that posts a stakeholder update (incident, event id, text)
@@ -571,10 +574,15 @@ class ResponseSteps:
                 url = alert_links.get(name)
                 if url and all(link.url != url for link in links):
                     links.append(Link(label, url))
-        links += [
-            Link("Runbook" if len(runbooks) == 1 else f"Runbook {n}", url)
-            for n, url in enumerate(runbooks, 1)
-        ]
+        runbook_context = [f"Suggested runbook: {url}" for url in runbooks[:3]]
+        if self.runbooks is not None:  # ranked, explained, tracked (alerts' runbook_url first)
+            runbook_links, runbook_context = self.runbooks().summary_lines(incident, alerts)
+            links += runbook_links
+        else:
+            links += [
+                Link("Runbook" if len(runbooks) == 1 else f"Runbook {n}", url)
+                for n, url in enumerate(runbooks, 1)
+            ]
         team = self.config.team_of(incident.service)
         fields = [
             (
@@ -594,7 +602,7 @@ class ResponseSteps:
             f"Alert: {title}" + (f" ({count} alerts)" if count > 1 else "")
             for title, count in firing.most_common(5)
         ]
-        context += [f"Suggested runbook: {url}" for url in runbooks[:3]]
+        context += runbook_context
         rank = self.config.severity_rank(incident.severity)
         return ChatMessage(
             text=f"{incident.ref} ({incident.severity}): {incident.title}",
