@@ -40,6 +40,7 @@ def sign(body: bytes, timestamp: int | None = None, secret: str = SIGNING_SECRET
 def _config(tmp_path: Path, slack: FakeSlack, extra: str = "") -> Path:
     config = tmp_path / "config"
     shutil.copytree(REPO / "config", config)
+    shutil.copytree(REPO / "runbooks", tmp_path / "runbooks")  # beside config, as deployed
     (config / "integrations.yaml").write_text(
         "integrations:\n"
         "  chat:\n"
