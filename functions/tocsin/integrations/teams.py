@@ -55,6 +55,7 @@ import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -910,7 +911,10 @@ class TeamsChat:
         return self._names[uid]
 
     def _message_body(self, message: ChatMessage) -> dict[str, Any]:
-        card = render_card(message)
+        # a card posted by the service account cannot call back (Teams delivers an
+        # Action.Submit only to the bot that sent the card): no buttons that would do nothing;
+        # `/incident summary` through the bot shows them
+        card = render_card(replace(message, actions=()))
         attachment_id = uuid.uuid4().hex
         mentions: list[dict[str, Any]] = []
         parts: list[str] = []
@@ -1045,7 +1049,7 @@ class TeamsWebhookChat:
         return []
 
     def post_message(self, channel: ChannelRef, message: ChatMessage) -> MessageRef:
-        self._post(render_card(message), "post_message")
+        self._post(render_card(replace(message, actions=())), "post_message")  # no callback
         return MessageRef(WEBHOOK_PROVIDER, channel.id, uuid.uuid4().hex, None)
 
     def pin(self, message: MessageRef) -> None:

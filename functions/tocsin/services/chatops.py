@@ -457,7 +457,7 @@ class ChatOps:
         if incident.status is target:
             return Reply(f"{incident.ref} is already {target.value}.")
         who = person or _mention(request)
-        if target is Status.ACKNOWLEDGED:
+        if target is Status.ACKNOWLEDGED and incident.status is Status.TRIGGERED:
             result = self.escalations.acknowledge(
                 incident.id, self.actor(request, person), via=request.provider, person=person
             )
