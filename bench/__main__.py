@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from bench import coldstart, escalation, intake, response, statuspage, storm
+from bench import chatops_ack, coldstart, escalation, intake, response, statuspage, storm
 
 
 def main() -> int:
@@ -26,6 +26,7 @@ def main() -> int:
             "storm": storm.run,
             "statuspage": statuspage.run,
             "coldstart": coldstart.run,
+            "chatops": chatops_ack.run,
         }
         chosen = sys.argv[1:] or list(benches)
         unknown = sorted(set(chosen) - set(benches))
