@@ -49,9 +49,24 @@ class FakeLambdaContext:
         return self._timeout_ms
 
 
+#: handler modules are imported one at a time: the gateway, the queue consumers and the
+#: workflows' tasks run on different threads, and two threads importing modules that import
+#: each other (Powertools' event_handler and data_classes do) can see a partially
+#: initialized module (ImportError); a Lambda sandbox imports its handler once, alone
+_IMPORT_LOCK = threading.RLock()
+
+
 def resolve_handler(handler: str) -> Any:
     module_name, _, attr = handler.rpartition(".")
-    return getattr(importlib.import_module(module_name), attr)
+    with _IMPORT_LOCK:
+        return getattr(importlib.import_module(module_name), attr)
+
+
+def import_handlers(handlers: list[str]) -> None:
+    """Import every handler's module now, on this thread, before any other thread needs one
+    (what each Lambda's cold start would do), so that no two threads import them at once."""
+    for handler in handlers:
+        resolve_handler(handler)
 
 
 def invoke_in_process(handler: str, function_name: str, event: Any) -> tuple[str, bool]:

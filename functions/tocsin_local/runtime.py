@@ -112,6 +112,9 @@ class LocalTocsin:
             }
         )
         reset_runtime_caches()
+        from tocsin.routes import HANDLERS
+
+        patches.import_handlers(sorted(set(HANDLERS.values())))
         app = LocalGateway()
         app.cookie_public_key = self.resources.status_cookie_public_key
         gateway = make_server("127.0.0.1", port, app, threaded=True)
