@@ -86,11 +86,17 @@ def local() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print one JSON line when ready")
 @click.pass_context
 def local_up(ctx: click.Context, port: int, sweep_interval: float, as_json: bool) -> None:
-    """Run Tocsin on 127.0.0.1 until interrupted (TOCSIN_TOKEN: the token, else generated)."""
+    """Run Tocsin on 127.0.0.1 until interrupted (TOCSIN_TOKEN: the token, else generated).
+    Queues are consumed on a background thread, as on AWS (TOCSIN_LOCAL_ASYNC_QUEUES=0: inside
+    SendMessage)."""
+    from tocsin_local.patches import async_queues_from_env
     from tocsin_local.runtime import LocalTocsin
 
     runtime = LocalTocsin(
-        port=port, token=ctx.obj.get("token"), sweep_interval=sweep_interval
+        port=port,
+        token=ctx.obj.get("token"),
+        sweep_interval=sweep_interval,
+        async_queues=async_queues_from_env(default=True),
     ).start()
     state = {
         "url": runtime.base_url,

@@ -10,13 +10,20 @@
    failure, which costs time in proportion to the table (tens of ms with a few hundred items)
    and lets a later condition see an earlier write of the same transaction.
 4. Step Functions Retry waits can be scaled down (tests), see `set_retry_scale`.
+5. SQS event source mappings can deliver on a background thread (`set_async_queues`), as
+   Lambda's poller does on AWS: `SendMessage` returns at once and the consumer runs after.
+   moto itself runs the consumer inside `SendMessage` (the default here, which the tests rely
+   on: they read the work's result right after the request). `drain_queues` waits until every
+   such queue is empty.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import os
 import threading
+import time
 import traceback
 import uuid
 from typing import Any
@@ -42,9 +49,24 @@ class FakeLambdaContext:
         return self._timeout_ms
 
 
+#: handler modules are imported one at a time: the gateway, the queue consumers and the
+#: workflows' tasks run on different threads, and two threads importing modules that import
+#: each other (Powertools' event_handler and data_classes do) can see a partially
+#: initialized module (ImportError); a Lambda sandbox imports its handler once, alone
+_IMPORT_LOCK = threading.RLock()
+
+
 def resolve_handler(handler: str) -> Any:
     module_name, _, attr = handler.rpartition(".")
-    return getattr(importlib.import_module(module_name), attr)
+    with _IMPORT_LOCK:
+        return getattr(importlib.import_module(module_name), attr)
+
+
+def import_handlers(handlers: list[str]) -> None:
+    """Import every handler's module now, on this thread, before any other thread needs one
+    (what each Lambda's cold start would do), so that no two threads import them at once."""
+    for handler in handlers:
+        resolve_handler(handler)
 
 
 def invoke_in_process(handler: str, function_name: str, event: Any) -> tuple[str, bool]:
@@ -85,6 +107,7 @@ def apply() -> None:
     DynamoHandler.call_action = call_action  # type: ignore[method-assign]
     _patch_transactions()
     _patch_retry_waits()
+    _patch_queue_delivery()
     _applied = True
 
 
@@ -172,3 +195,202 @@ def _patch_transactions() -> None:
             ddb_models.copy = copy
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+# --- 5. SQS event source mappings on a background thread --------------------------------------
+#: the environment variable that turns the background delivery on (`tocsin local up` does,
+#: unless it says 0); tests and `tocsin demo` keep moto's synchronous delivery
+ENV_ASYNC_QUEUES = "TOCSIN_LOCAL_ASYNC_QUEUES"
+_async_queues = False
+#: seconds a message whose consumer failed stays invisible before it is received again (on AWS,
+#: the queue's visibility timeout; locally shorter, so a retry and the dead-letter queue are
+#: seen within seconds)
+_queue_retry_delay = 1
+#: one consumer thread per queue (by id of moto's Queue) while it has messages
+_consumers: dict[int, threading.Thread] = {}
+_consumers_changed = threading.Condition()
+_generation = 0
+
+
+def async_queues_from_env(default: bool) -> bool:
+    value = os.environ.get(ENV_ASYNC_QUEUES, "").strip().lower()
+    if not value:
+        return default
+    return value not in {"0", "false", "no", "off"}
+
+
+def set_async_queues(on: bool, retry_delay: int | None = None) -> None:
+    """Deliver SQS event source mappings on a background thread (`on`) or inside
+    SendMessage (moto's own way). `retry_delay`: seconds before a failed message is
+    received again."""
+    global _async_queues, _queue_retry_delay
+    _async_queues = on
+    if retry_delay is not None:
+        _queue_retry_delay = retry_delay
+
+
+def async_queues() -> bool:
+    return _async_queues
+
+
+def drain_queues(timeout: float = 30.0) -> bool:
+    """Until no queue delivered in the background holds a message (queued, in flight or
+    waiting for its retry; a message moved to a dead-letter queue is done); False on timeout.
+    Work that queues more work is waited for too."""
+    deadline = time.monotonic() + timeout
+    with _consumers_changed:
+        while _consumers:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            _consumers_changed.wait(remaining)
+    return True
+
+
+def stop_queue_consumers() -> None:
+    """Consumers end after their current delivery (local mode stopping; messages stay)."""
+    global _generation
+    with _consumers_changed:
+        _generation += 1
+        _consumers.clear()
+        _consumers_changed.notify_all()
+
+
+def _patch_queue_delivery() -> None:
+    from moto.sqs.models import Queue
+
+    original = Queue.add_message
+
+    def add_message(self: Any, message: Any) -> None:
+        mappings = [esm for esm in self.lambda_event_source_mappings.values() if esm.enabled]
+        if not _async_queues or self.fifo_queue or not mappings:
+            return original(self, message)  # type: ignore[no-any-return]
+        with self._messages_lock:
+            self._messages.append(message)
+            self._messages_lock.notify_all()
+        _wake(self)
+        return None
+
+    Queue.add_message = add_message  # type: ignore[method-assign]
+
+
+def _wake(queue: Any) -> None:
+    with _consumers_changed:
+        if id(queue) in _consumers:
+            return  # it leaves only once the queue is empty, under this lock: it sees this one
+        thread = threading.Thread(
+            target=_consume, args=(queue, _generation), name=f"sqs-{queue.name}", daemon=True
+        )
+        _consumers[id(queue)] = thread
+        thread.start()
+
+
+def _leave(queue: Any, generation: int) -> bool:
+    """Whether this consumer should end (and, if so, it is gone from the registry)."""
+    with _consumers_changed:
+        if generation != _generation:
+            return True
+        if queue._messages and any(e.enabled for e in queue.lambda_event_source_mappings.values()):
+            return False
+        _consumers.pop(id(queue), None)
+        _consumers_changed.notify_all()
+        return True
+
+
+def _consume(queue: Any, generation: int) -> None:
+    """Lambda's SQS poller for one queue: receive a batch (which counts a receive, and moves a
+    message received maxReceiveCount times to the dead-letter queue, as SQS does), invoke the
+    function, delete what succeeded, and let the rest be received again after the retry
+    delay. Runs until the queue is empty."""
+    from moto.sqs.models import sqs_backends
+
+    backend = sqs_backends[queue.account_id][queue.region]
+    while not _leave(queue, generation):
+        delivered = False
+        for arn, esm in list(queue.lambda_event_source_mappings.items()):
+            if not esm.enabled:
+                continue
+            try:
+                messages = backend.receive_message(
+                    queue.name, esm.batch_size or 10, 0, queue.visibility_timeout
+                )
+            except Exception as exc:  # the queue was deleted: nothing left to deliver
+                print(f"[local] {queue.name}: receive failed: {exc}")
+                with _consumers_changed:
+                    _consumers.pop(id(queue), None)
+                    _consumers_changed.notify_all()
+                return
+            if messages:
+                delivered = True
+                _deliver(backend, queue, arn, esm, messages)
+        if not delivered:  # what is left is in flight, delayed or waiting for its retry
+            time.sleep(0.02)
+
+
+def _deliver(backend: Any, queue: Any, arn: str, esm: Any, messages: list[Any]) -> None:
+    from moto.awslambda.utils import get_backend
+
+    event = {"Records": [_record(queue, m) for m in messages]}
+    failed: set[str]
+    try:
+        headers: dict[str, Any] = {}
+        payload = get_backend(queue.account_id, queue.region).invoke(
+            function_name=arn,
+            qualifier=None,
+            body=json.dumps(event),
+            headers={},
+            response_headers=headers,
+        )
+        failed = _failed(payload, headers, esm, messages)
+    except Exception:  # the invocation itself failed: like a function error, all retried
+        traceback.print_exc()
+        failed = {m.id for m in messages}
+    for m in messages:
+        try:
+            if m.id in failed:
+                backend.change_message_visibility(queue.name, m.receipt_handle, _queue_retry_delay)
+            else:
+                backend.delete_message(queue.name, m.receipt_handle)
+        except Exception as exc:  # e.g. purged meanwhile; the message is not lost by us
+            print(f"[local] {queue.name}: could not settle message {m.id}: {exc}")
+
+
+def _failed(payload: Any, headers: dict[str, Any], esm: Any, messages: list[Any]) -> set[str]:
+    """The ids to retry: all after a function error; with ReportBatchItemFailures, those the
+    function named in `batchItemFailures` (an unreadable answer fails the batch, as on AWS)."""
+    everything = {m.id for m in messages}
+    if "x-amz-function-error" in headers:
+        return everything
+    if "ReportBatchItemFailures" not in (esm.function_response_types or []):
+        return set()
+    try:
+        answer = json.loads(payload or "null")
+    except ValueError:
+        return everything
+    if not isinstance(answer, dict) or not answer.get("batchItemFailures"):
+        return set()
+    try:
+        named = {str(f["itemIdentifier"]) for f in answer["batchItemFailures"]}
+    except (KeyError, TypeError):
+        return everything
+    return named & everything if named <= everything else everything
+
+
+def _record(queue: Any, message: Any) -> dict[str, Any]:
+    """An SQS record as Lambda's poller hands it over, with the message's real counts."""
+    return {
+        "messageId": message.id,
+        "receiptHandle": message.receipt_handle,
+        "body": message.body,
+        "attributes": {
+            "ApproximateReceiveCount": str(message.approximate_receive_count),
+            "SentTimestamp": str(message.sent_timestamp),
+            "SenderId": str(message.sender_id),
+            "ApproximateFirstReceiveTimestamp": str(message.approximate_first_receive_timestamp),
+        },
+        "messageAttributes": {},
+        "md5OfBody": message.body_md5,
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue.queue_arn,
+        "awsRegion": queue.region,
+    }

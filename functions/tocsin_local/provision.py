@@ -151,7 +151,10 @@ def provision(token: str, prefix: str = "tocsin") -> Resources:
         events.put_rule(Name=f"{prefix}-{rule}", EventPattern=json.dumps(pattern))
         events.put_targets(Rule=f"{prefix}-{rule}", Targets=[{"Id": "queue", "Arn": queue_arn}])
     lam.create_event_source_mapping(
-        EventSourceArn=queue_arn, FunctionName=arns[Function.EVENTBRIDGE_INTAKE], BatchSize=10
+        EventSourceArn=queue_arn,
+        FunctionName=arns[Function.EVENTBRIDGE_INTAKE],
+        BatchSize=10,
+        FunctionResponseTypes=["ReportBatchItemFailures"],  # as infra/events.py
     )
     # chat-ops: acknowledged requests -> queue (dead letters after 3 receives) -> chatops
     dlq_url = sqs.create_queue(QueueName=f"{prefix}-chatops-dlq")["QueueUrl"]
@@ -168,7 +171,10 @@ def provision(token: str, prefix: str = "tocsin") -> Resources:
         "Attributes"
     ]["QueueArn"]
     lam.create_event_source_mapping(
-        EventSourceArn=chatops_arn, FunctionName=arns[Function.CHATOPS], BatchSize=1
+        EventSourceArn=chatops_arn,
+        FunctionName=arns[Function.CHATOPS],
+        BatchSize=1,
+        FunctionResponseTypes=["ReportBatchItemFailures"],  # as infra/chatops.py
     )
     tokens = TokenStore(table)
     for name in TOKEN_NAMES:

@@ -47,6 +47,9 @@ class LocalTocsin:
     port: int = 0
     token: str | None = None
     sweep_interval: float = 5.0
+    #: SQS event source mappings delivered on a background thread, as on AWS (SendMessage
+    #: returns first) instead of inside SendMessage; None: TOCSIN_LOCAL_ASYNC_QUEUES, else off
+    async_queues: bool | None = None
     base_url: str = ""
     resources: Resources | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -59,6 +62,9 @@ class LocalTocsin:
         from moto.server import ThreadedMotoServer
 
         patches.apply()
+        if self.async_queues is None:
+            self.async_queues = patches.async_queues_from_env(default=False)
+        patches.set_async_queues(self.async_queues)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # metrics are off locally; Powertools still warns on every flush that none were added
         warnings.filterwarnings("ignore", "No application metrics to publish")
@@ -106,6 +112,9 @@ class LocalTocsin:
             }
         )
         reset_runtime_caches()
+        from tocsin.routes import HANDLERS
+
+        patches.import_handlers(sorted(set(HANDLERS.values())))
         app = LocalGateway()
         app.cookie_public_key = self.resources.status_cookie_public_key
         gateway = make_server("127.0.0.1", port, app, threaded=True)
@@ -147,8 +156,16 @@ class LocalTocsin:
         self._stop.set()
         for server in self._servers:
             server.shutdown()
+        patches.stop_queue_consumers()
+        patches.set_async_queues(False)
         if self._moto is not None:
             self._moto.stop()  # type: ignore[attr-defined]
+
+    def wait_for_queues(self, timeout: float = 30.0) -> bool:
+        """Until the queues delivered in the background are empty: every queued job done (or,
+        having failed maxReceiveCount times, in its dead-letter queue). At once when delivery
+        is synchronous (the job ran inside SendMessage)."""
+        return patches.drain_queues(timeout)
 
     def wait_for_executions(self, timeout: float = 30.0, escalations: bool = False) -> bool:
         """Until no response workflow (and, with `escalations`, no escalation) is running
@@ -173,9 +190,14 @@ class LocalTocsin:
 
 @contextmanager
 def running(
-    port: int = 0, token: str | None = None, sweep_interval: float = 5.0
+    port: int = 0,
+    token: str | None = None,
+    sweep_interval: float = 5.0,
+    async_queues: bool | None = None,
 ) -> Iterator[LocalTocsin]:
-    local = LocalTocsin(port=port, token=token, sweep_interval=sweep_interval).start()
+    local = LocalTocsin(
+        port=port, token=token, sweep_interval=sweep_interval, async_queues=async_queues
+    ).start()
     try:
         yield local
     finally:
