@@ -269,14 +269,21 @@ def test_webhook_statuspage_previews_without_buttons(http: Http, bf: FakeBotFram
 def test_a_slow_webhook_command_answers_still_working_within_five_seconds(
     http: Http, bf: FakeBotFramework, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import threading
+
     import tocsin.handlers.teams_chatops as handler
     from tocsin.services.chatops import ChatOps
 
+    finished = threading.Event()
+
+    def slow(*_args: Any) -> None:
+        time.sleep(3)
+        finished.set()
+
     monkeypatch.setattr(handler, "WEBHOOK_BUDGET", 0.5)
-    monkeypatch.setattr(ChatOps, "statuspage", lambda *a: time.sleep(2) or None)
-    started = time.monotonic()
+    monkeypatch.setattr(ChatOps, "statuspage", slow)
     resp = hook(http, in_channel("19:abc@thread.tacv2", "statuspage identified x"))
-    assert time.monotonic() - started < 1.5
+    assert not finished.is_set()  # answered before the command was done (no timing asserted)
     documented = load_fixture("teams/outgoing_webhook_response_docs.json")
     assert set(resp.body) == set(documented) and resp.body["type"] == "message"
     assert resp.body["text"].startswith("Still working on /incident statuspage")
