@@ -507,3 +507,102 @@ def test_runbook_searches_and_its_buttons_rate_the_runbook(http: Http, slack: Fa
     _resp, url = command(http, slack, "runbook dns resolution")
     (plain,) = slack.responses(url)
     assert "tocsin.runbook.helpful" not in json.dumps(plain["blocks"])
+
+
+# --- review fixes: escalate once per click, outsiders, severity rules, the modal ----------------
+
+
+def test_escalate_moves_one_level_per_click_even_when_redelivered(
+    http: Http, slack: FakeSlack
+) -> None:
+    from tocsin.handlers.container import container
+    from tocsin.services.chatops import ESCALATE, Request
+
+    incident_id = sev2(http)
+    wait_until(lambda: escalations(http, incident_id)[0].get("waiting_since"), timeout=30)
+    channel_id, _ = channel_of(http, incident_id)
+    from tocsin.domain.clock import utcnow
+
+    click = Request(
+        provider="slack", user_id=ALICE, channel_id=channel_id, delivery="click-1", at=utcnow()
+    )
+    first = container().chatops.act(click, ESCALATE, incident_id)
+    assert "next level" in first.text  # type: ignore[union-attr]
+    wait_until(lambda: escalations(http, incident_id)[0]["level"] == 2, timeout=30)
+    # the same click delivered again, once level 2 waits: it started after the click
+    wait_until(
+        lambda: (
+            escalations(http, incident_id)[0].get("waiting_since", "")
+            > escalations(http, incident_id)[0].get("escalated_at", "")
+        ),
+        timeout=30,
+    )
+    again = container().chatops.act(click, ESCALATE, incident_id)
+    assert "nothing to skip" in again.text  # type: ignore[union-attr]
+    (esc,) = escalations(http, incident_id)
+    assert esc["level"] == 2
+    assert len(events(http, incident_id, "escalated")) == 1
+
+
+def test_escalate_at_the_last_level_leaves_paging_as_it_is(http: Http, slack: FakeSlack) -> None:
+    """SEV3 pages nobody; `/incident page @dan` pages one level: nothing to escalate to."""
+    resp = http.call(
+        "POST", "/v1/incidents", {"title": "Slow search", "severity": "SEV3", "service": "search"}
+    )
+    incident_id = resp.body["id"]
+    wait_for_workflows(60)
+    in_channel(http, slack, incident_id, f"page <@{DAN}>")
+    wait_until(lambda: escalations(http, incident_id)[0].get("waiting_since"), timeout=30)
+    answer = press(http, slack, "tocsin.incident.escalate", incident_id, user=ALICE)
+    assert "last level already" in answer["text"]
+    (esc,) = escalations(http, incident_id)
+    assert esc["status"] == "active"  # dan's paging goes on (his later notification waves)
+    assert events(http, incident_id, "escalated") == []
+
+
+def test_outside_its_channel_an_incident_is_only_for_configured_people(
+    http: Http, slack: FakeSlack
+) -> None:
+    incident_id = sev2(http)
+    ref = incident(http, incident_id)["ref"]
+    for text in (f"timeline {ref}", f"summary {ref}", f"note {ref} hi", f"runbook {ref} latency"):
+        _resp, url = command(http, slack, text, user=STRANGER)
+        (answer,) = slack.responses(url)
+        assert f"Outside {ref}'s channel only configured people" in answer["text"], text
+    assert events(http, incident_id, "note") == []
+    # in the incident's channel, a stranger may read and add to the record
+    answer = in_channel(http, slack, incident_id, "timeline 3", user=STRANGER)
+    assert "the last 3 events" in answer["text"]
+
+
+def test_a_severity_rule_guards_that_severity_and_worse(http: Http, slack: FakeSlack) -> None:
+    from tocsin.domain.chatops import ChatOpsConfig, ChatOpsPermissions
+    from tocsin.handlers.container import container
+    from tocsin.services.chatops import Request
+
+    chatops = container().chatops
+    stranger = Request(provider="slack", user_id=STRANGER)
+    # unset: the most severe configured level is for configured people
+    assert "severity.SEV1" in (chatops.declare_denied(stranger, "SEV1", None) or "")
+    assert chatops.declare_denied(stranger, "SEV2", None) is None
+    rules = ChatOpsConfig(permissions=ChatOpsPermissions(severity={"SEV2": ["responders"]}))
+    chatops.config = chatops.config.model_copy(update={"chatops": rules})
+    assert "severity.SEV2" in (chatops.declare_denied(stranger, "SEV1", None) or "")
+    assert "severity.SEV2" in (chatops.declare_denied(stranger, "SEV2", None) or "")
+    assert chatops.declare_denied(stranger, "SEV3", None) is None
+    carol = Request(provider="slack", user_id=CAROL)
+    assert chatops.declare_denied(carol, "SEV1", None) is None
+
+
+def test_the_declare_modal_refuses_a_severity_the_user_may_not_declare(
+    http: Http, slack: FakeSlack
+) -> None:
+    command(http, slack, "declare", user=STRANGER)
+    (view,) = slack.views
+    denied = submission(
+        {**view, "id": "V0DECLARE2"}, {"title": "All down", "severity": "SEV1"}, user=STRANGER
+    )
+    resp = interact(http, slack, denied)
+    assert resp.body["response_action"] == "errors"
+    assert "may not declare a SEV1" in resp.body["errors"]["severity"]
+    assert http.call("GET", "/v1/incidents").body["items"] == []

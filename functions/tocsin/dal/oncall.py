@@ -81,10 +81,12 @@ class EscalationStore:
         only_if_active: bool = True,
         remove: tuple[str, ...] = (),
         old: bool = False,
+        token: str | None = None,
     ) -> dict[str, Any] | None:
         """Set attributes; with `only_if_active`, only while the escalation is active. Returns
         the whole record after the update (with `old`: as it was just before, e.g. to complete
-        the task token this very update removed), or None when the condition failed."""
+        the task token this very update removed), or None when the condition failed. With
+        `token`, only while that task token is the stored one."""
         names = {f"#a{n}": name for n, name in enumerate(values)}
         expr_values = {f":v{n}": ser_value(value) for n, value in enumerate(values.values())}
         expression = "SET " + ", ".join(f"#a{n} = :v{n}" for n in range(len(values)))
@@ -92,6 +94,10 @@ class EscalationStore:
             names.update({f"#r{n}": name for n, name in enumerate(remove)})
             expression += " REMOVE " + ", ".join(f"#r{n}" for n in range(len(remove)))
         condition = "attribute_exists(pk)"
+        if token is not None:  # only while this very task token is the waiting one
+            condition += " AND #tt = :tt"
+            names["#tt"] = "task_token"
+            expr_values[":tt"] = ser_value(token)
         if only_if_active:
             condition += " AND #status = :active"
             names["#status"] = "status"

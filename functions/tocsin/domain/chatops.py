@@ -7,8 +7,8 @@ chatops:
     # `team` (the people of the incident's service team)
     statuspage: [communications, commander]   # publish to status pages
     declare: [anyone]                         # declare an incident
-    severity:                                 # declare at, or raise to, a severity
-      SEV1: [responders]
+    severity:                                 # declare at, or raise to, this severity
+      SEV1: [responders]                      # or worse (default: the most severe level)
     resolve: [commander, team]                # /incident status resolved, the Resolve button
     roles: [commander, team]                  # /incident role … @someone
     respond: [responders]                     # sev, status, page, update, acknowledge, escalate
@@ -59,8 +59,9 @@ class ChatOpsPermissions(Strict):
     statuspage: list[str] = Field(default_factory=lambda: list(DEFAULT_STATUSPAGE))
     #: who may declare an incident (at a severity not listed under `severity`)
     declare: list[str] = Field(default_factory=lambda: [ANYONE])
-    #: severity -> who may declare an incident at it or raise one to it
-    severity: dict[str, list[str]] = Field(default_factory=lambda: {"SEV1": [RESPONDERS]})
+    #: severity -> who may declare an incident at it (or more severe) or raise one to it;
+    #: unset: the most severe configured level is for `responders`, whatever it is called
+    severity: dict[str, list[str]] = Field(default_factory=dict)
     #: who may resolve an incident
     resolve: list[str] = Field(default_factory=lambda: ["commander", TEAM])
     #: who may hand incident roles over

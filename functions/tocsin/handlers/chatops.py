@@ -50,6 +50,8 @@ PROVIDER = "slack"
 #: receives after which a failing job is answered with its error (SQS then moves it to the
 #: dead-letter queue; infra/chatops.py sets the same count)
 MAX_RECEIVES = 3
+#: an error shown under a modal's input
+MAX_MODAL_ERROR = 300
 
 
 def _ok(body: dict[str, Any] | None = None) -> Response[Any]:
@@ -196,6 +198,17 @@ def _view_submission(payload: dict[str, Any]) -> Response[Any]:
         errors[SEVERITY] = f"One of {', '.join(config.severity_names)}."
     if fields.get(SERVICE) and config.service(fields[SERVICE]) is None:
         errors[SERVICE] = "Not a configured service."
+    if not errors:  # who may declare at this severity: said under the input, nothing lost
+        from tocsin.services.chatops import Request
+
+        user = payload.get("user") or {}
+        denied = container().chatops.declare_denied(
+            Request(provider=PROVIDER, user_id=str(user.get("id") or "")),
+            fields[SEVERITY],
+            fields.get(SERVICE),
+        )
+        if denied:
+            errors[SEVERITY] = denied[:MAX_MODAL_ERROR]
     if errors:
         return _ok({"response_action": "errors", "errors": errors})
     try:

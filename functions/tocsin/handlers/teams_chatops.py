@@ -274,13 +274,19 @@ def _work(activity: dict[str, Any], delivery: str) -> Any:
 
         request = _request(activity, "", delivery)
         if value["action"] == DECLARE_SUBMIT:  # the declare card: its inputs ride along
-            return chatops.declare_incident(
+            from dataclasses import replace
+
+            from tocsin.services.chatops import Reply
+
+            answer = chatops.declare_incident(
                 request,
                 str(value.get("title") or ""),
                 str(value.get("severity") or ""),
                 str(value.get("service") or "") or None,
                 str(value.get("description") or ""),
+                key=f"form-{value.get('form')}" if value.get("form") else None,
             )
+            return replace(answer, replace=True) if isinstance(answer, Reply) else answer
         return chatops.act(request, value["action"], str(value.get("value") or ""))
     return chatops.command(_request(activity, command_text(activity), delivery))
 

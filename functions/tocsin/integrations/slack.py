@@ -76,6 +76,8 @@ MAX_CONTEXT_ELEMENTS = 10  # elements per context block
 MAX_ACTION_ELEMENTS = 25  # elements per actions block
 MAX_BUTTON_TEXT = 75
 MAX_BUTTON_URL = 3000
+#: views.open runs inside the 3 s acknowledgement
+VIEWS_OPEN_TIMEOUT = 2
 #: joins a repeated action_id and its number (`tocsin.runbook.helpful~2`); stripped on click
 REPEAT = "~"
 MAX_BUTTON_VALUE = 2000
@@ -450,7 +452,12 @@ class SlackChat:
     def open_view(self, trigger_id: str, view: Mapping[str, Any]) -> None:
         """views.open: show a modal to the person who typed the command (the trigger_id
         expires 3 seconds after the command, so this runs in the acknowledgement)."""
-        self._call("views.open", self._client.views_open, trigger_id=trigger_id, view=dict(view))
+        from slack_sdk.web import WebClient
+
+        quick = WebClient(
+            token=self._token, base_url=self.options.base_url, timeout=VIEWS_OPEN_TIMEOUT
+        )  # no retry: the acknowledgement (and the trigger_id) has 3 seconds in all
+        self._call("views.open", quick.views_open, trigger_id=trigger_id, view=dict(view))
 
     def _post(self, channel_id: str, message: ChatMessage) -> MessageRef:
         blocks = render_blocks(message)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import re
+import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -148,7 +149,15 @@ def _declare(form: DeclareForm, buttons: bool) -> dict[str, Any]:
             "maxLength": 3000,
         }
     )
-    actions = [{"type": "Action.Submit", "title": "Declare", "data": {"action": DECLARE_SUBMIT}}]
+    # the form's own id: a second click (or a second person on the same card) declares nothing
+    form_id = secrets.token_urlsafe(12)
+    actions = [
+        {
+            "type": "Action.Submit",
+            "title": "Declare",
+            "data": {"action": DECLARE_SUBMIT, "form": form_id},
+        }
+    ]
     return _card(body, actions)
 
 

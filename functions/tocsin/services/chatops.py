@@ -293,6 +293,8 @@ class ChatOps:
             return self._which_incident(
                 f"{SLASH} {name}", listed=self.person_of(request) is not None
             )
+        if (denied := self._outsider(request, incident)) is not None:
+            return denied
         run: dict[str, Callable[[Request, Incident, str], Answer]] = {
             "sev": self.sev,
             "status": self.status,
@@ -350,11 +352,7 @@ class ChatOps:
         if service is not None and self.config.service(service) is None:
             raise InvalidRequestError(f"unknown service {service!r}")
         person = self.person_of(request)
-        entries = self._severity_entries(severity) or self.config.chatops.permissions.declare
-        what = f"severity.{severity}" if self._severity_entries(severity) else "declare"
-        denied = self._denied(
-            None, person, request, entries, what, f"declare a {severity}", service=service
-        )
+        denied = self.declare_denied(request, severity, service)
         if denied:
             return Reply(denied)
         incident, created = self.incident_service.declare(
@@ -399,7 +397,7 @@ class ChatOps:
                 person,
                 request,
                 listed,
-                f"severity.{severity}",
+                f"severity.{self._severity_rule(severity)}",
                 f"raise {incident.ref} to {severity}",
             )
         else:
@@ -696,6 +694,8 @@ class ChatOps:
         """Search runbooks: in an incident's channel (or naming it) the incident's service and
         alerts rank too and the links are tracked; the top ones get Helpful / Not helpful."""
         incident, query = self._incident(request, args)
+        if incident is not None and (denied := self._outsider(request, incident)) is not None:
+            return denied
         message = self.runbooks.search_message(query, incident)
         if incident is None:
             return MessageAnswer(message)
@@ -832,16 +832,30 @@ class ChatOps:
         if denied:
             return Reply(denied)
         who = person or _mention(request)
-        moved = self.escalations.escalate_now(incident.id, self.actor(request, person))
-        if moved:
+        result = self.escalations.escalate_now(
+            incident.id, self.actor(request, person), clicked_at=request.at
+        )
+        if result["moved"]:
             return Reply(f"{who} escalated {incident.ref}: paging the next level now.", public=True)
-        active = [r for r in self.escalations.store.all(incident.id) if r.get("status") == "active"]
-        if active:
+        if result["last"]:
             return Reply(
-                f"{incident.ref} is being paged right now (level in progress): nothing to skip yet."
+                f"{incident.ref}'s paging is at its last level already: nothing to escalate to. "
+                f"Page someone else with `{SLASH} page @someone|team`."
             )
-        escalation_id = "c" + _digest(request.delivery or secrets.token_hex(8))[:10]
-        self.escalations.start(incident, self.actor(request, person), escalation_id=escalation_id)
+        records = self.escalations.store.all(incident.id)
+        if any(r.get("status") == "active" for r in records):
+            return Reply(
+                f"{incident.ref} is being paged right now (a level just started, or a click "
+                "moved it already): nothing to skip."
+            )
+        if records:  # paging ended (acknowledged, exhausted): paging level 1 again is not up
+            return Reply(
+                f"Nobody is being paged for {incident.ref} any more. Page more people with "
+                f"`{SLASH} page @someone|team`."
+            )
+        # never paged (e.g. declared at a severity that pages later): start its policy; the
+        # response workflow's own first escalation has this id, so it is started once
+        self.escalations.start(incident, self.actor(request, person), escalation_id="1")
         return Reply(
             f"{who} escalated {incident.ref}: nobody was being paged, paging now.", public=True
         )
@@ -948,6 +962,36 @@ class ChatOps:
             None,
         )
 
+    def _outsider(self, request: Request, incident: Incident) -> Reply | None:
+        """An incident named from outside its own channel (a DM, another channel) is only
+        for configured people: its timeline holds the channel's transcript, and anyone in the
+        workspace could otherwise read (or add to) any incident by its number."""
+        if self.person_of(request) is not None:
+            return None
+        if request.channel_id and (
+            self.channels.incident_of(request.provider, request.channel_id) == incident.id
+        ):
+            return None
+        return Reply(
+            f"Outside {incident.ref}'s channel only configured people may use `{SLASH}` on "
+            "it. Ask in the incident's channel."
+        )
+
+    def declare_denied(self, request: Request, severity: str, service: str | None) -> str | None:
+        """Why this user may not declare an incident at `severity` (None: they may)."""
+        listed = self._severity_entries(severity)
+        entries = listed or self.config.chatops.permissions.declare
+        what = f"severity.{self._severity_rule(severity)}" if listed else "declare"
+        return self._denied(
+            None,
+            self.person_of(request),
+            request,
+            entries,
+            what,
+            f"declare a {severity}",
+            service=service,
+        )
+
     def actor(self, request: Request, person: str | None = None) -> Actor:
         """Who did it, for the timeline: the configured person, else the chat user."""
         person = person if person is not None else self.person_of(request)
@@ -982,8 +1026,26 @@ class ChatOps:
                 return role
         return None
 
+    def _severity_rules(self) -> dict[str, list[str]]:
+        """`chatops.permissions.severity`; unset: the most severe level is for configured
+        people (whatever the levels are called)."""
+        perms = self.config.chatops.permissions
+        if "severity" in perms.model_fields_set:
+            return {k: v for k, v in perms.severity.items() if k in self.config.severity_names}
+        return {self.config.severity_names[0]: [RESPONDERS]}
+
+    def _severity_rule(self, severity: str) -> str | None:
+        """The rule that governs `severity`: a listed severity applies to itself and to
+        anything more severe (listing SEV2 guards SEV1 too); the nearest one wins."""
+        if severity not in self.config.severity_names:
+            return None
+        rank = self.config.severity_rank(severity)
+        applicable = [s for s in self._severity_rules() if rank <= self.config.severity_rank(s)]
+        return min(applicable, key=self.config.severity_rank, default=None)
+
     def _severity_entries(self, severity: str) -> list[str]:
-        return list(self.config.chatops.permissions.severity.get(severity) or [])
+        rule = self._severity_rule(severity)
+        return list(self._severity_rules()[rule]) if rule else []
 
     def denied(self, incident: Incident, person: str | None, request: Request) -> str | None:
         """Why this user may not publish the incident to status pages (None: they may)."""

@@ -467,34 +467,60 @@ class EscalationService:
             "via": via,
         }
 
-    def escalate_now(self, incident_id: str, actor: Actor) -> list[str]:
-        """Skip the rest of the wait: every active escalation waiting for an acknowledgement
-        pages its next level now (the state machine's AckOrEscalate). The task token is
-        removed by a conditional update, so two clicks escalate one level, not two. Returns
-        the escalations moved on (none: nothing is waiting — paging is between levels, or
-        nobody is being paged)."""
+    def escalate_now(
+        self, incident_id: str, actor: Actor, clicked_at: datetime | None = None
+    ) -> dict[str, list[str]]:
+        """Skip the rest of the wait: an active escalation waiting for an acknowledgement pages
+        its next level now (the state machine's AckOrEscalate → SkipLevel). Returns
+        {"moved": [...], "last": [...]} — `last`: escalations already at their last level (or
+        in the fallback), left as they are (skipping would end them).
+
+        Exactly one level per click: only a level that started before the click
+        (`clicked_at`, the chat request's time: a redelivery of the click carries the same)
+        is skipped, and the token is removed by a write conditional on being the one read, so
+        a second click or a redelivery never skips the level the first one started. A token
+        that is no longer waiting (its wait ran out meanwhile) moves nothing."""
         incident = self.repo.get(incident_id)
         if incident.status is IncidentStatus.RESOLVED:
             raise AlreadyResolvedError(f"{incident.ref} is resolved: nobody is paged")
         now = self.clock()
-        moved = []
+        clicked_at = clicked_at or now
+        moved: list[str] = []
+        last: list[str] = []
         for record in self.store.all(incident_id):
-            if record.get("status") != ACTIVE or not record.get("task_token"):
+            token = record.get("task_token")
+            if record.get("status") != ACTIVE or not token:
                 continue
-            before = self.store.update(
+            started = record.get("level_started_at")
+            if started and parse_iso(str(started)) >= clicked_at:
+                continue  # this level began after the click: the click already moved one
+            policy = EscalationPolicy.model_validate(record.get("policy") or {})
+            cursor = Cursor(int(record.get("round", 1)) - 1, int(record.get("level", 1)) - 1, 0)
+            if _level(policy, next_level(policy, cursor)) is None:
+                last.append(record["escalation_id"])
+                continue
+            taken = self.store.update(
                 incident_id,
                 record["escalation_id"],
                 {"escalated_at": iso(now), "escalated_by": actor.name or actor.id},
                 remove=("task_token",),
                 old=True,
+                token=str(token),
             )
-            if before is None or not before.get("task_token"):
-                continue  # ended meanwhile, or another click took the token
-            self._complete(before["task_token"], "escalate")
+            if taken is None:
+                continue  # ended meanwhile, or another click (or the next level) took it
+            try:
+                done = self.runner().complete(str(token), {"outcome": "escalate"})
+            except Exception:
+                # the wait is still on: give its token back so an acknowledgement can end it
+                self.store.update(incident_id, record["escalation_id"], {"task_token": token})
+                raise
+            if not done:
+                continue  # the wait had run out: the next level is paging anyway
             moved.append(record["escalation_id"])
             self._timeline(
                 incident_id,
-                f"escalated-{record['escalation_id']}-{iso(now)}",
+                f"escalated-{record['escalation_id']}-r{record.get('round')}-l{record.get('level')}",
                 TimelineKind.ESCALATED,
                 {
                     "escalation": record["escalation_id"],
@@ -504,7 +530,7 @@ class EscalationService:
                 at=now,
                 actor=actor,
             )
-        return moved
+        return {"moved": moved, "last": last}
 
     def stop(self, incident_id: str, outcome: str, actor: Actor) -> list[str]:
         """End every active escalation (the incident resolved, or paging was cancelled)."""
