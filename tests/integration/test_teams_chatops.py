@@ -821,11 +821,13 @@ def test_declare_is_a_card_form_whose_submit_declares(http: Http, bf: FakeBotFra
     assert set(inputs) == {"title", "severity", "service", "description"}
     assert [c["value"] for c in inputs["severity"]["choices"]] == ["SEV1", "SEV2", "SEV3"]
     (declare,) = form["actions"]
-    assert declare["data"] == {"action": "tocsin.declare.submit"}
+    assert declare["data"]["action"] == "tocsin.declare.submit" and declare["data"]["form"]
     # Teams merges the inputs' values into the submit's data
     data = {**declare["data"], "title": "Search is slow", "severity": "SEV3", "service": "search"}
     post(http, bf, submit(asked, data))
     assert "declared INC-" in text_of(bf.sent[-1][3])
+    post(http, bf, submit(asked, data))  # a second click on the same card declares nothing
+    assert "already declared" in text_of(bf.sent[-1][3])
     (found,) = http.call("GET", "/v1/incidents").body["items"]
     assert (found["title"], found["severity"], found["service"]) == (
         "Search is slow",
