@@ -6,7 +6,16 @@ from __future__ import annotations
 import os
 import sys
 
-from bench import coldstart, escalation, intake, response, runbooks, statuspage, storm
+from bench import (
+    coldstart,
+    escalation,
+    intake,
+    postmortem,
+    response,
+    runbooks,
+    statuspage,
+    storm,
+)
 
 
 def main() -> int:
@@ -27,6 +36,7 @@ def main() -> int:
             "statuspage": statuspage.run,
             "coldstart": coldstart.run,
             "runbooks": runbooks.run,
+            "postmortem": postmortem.run,
         }
         chosen = sys.argv[1:] or list(benches)
         unknown = sorted(set(chosen) - set(benches))

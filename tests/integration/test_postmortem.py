@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
-import pytest
 
 from tests.helpers import REPO, Http, generic_alert, wait_for_workflows
 
@@ -135,34 +134,62 @@ def scripted_incident(http: Http, aws: Any) -> str:
         text="p99 graph, see https://grafana.example.com/d/abc?orgId=1 for the board",
         files=(ChatFile("F01GRAPH", "p99 latency.png", "image/png", len(PNG), "https://x"),),
     )
-    chat("message", "1000.0004", at(4), text="Rolled back:\n```\nkubectl rollout undo deploy/checkout\n```")
     chat(
-        "message", "1000.0005", at(5), text="Thread reply: error rate is falling", user=ALICE,
+        "message",
+        "1000.0004",
+        at(4),
+        text="Rolled back:\n```\nkubectl rollout undo deploy/checkout\n```",
+    )
+    chat(
+        "message",
+        "1000.0005",
+        at(5),
+        text="Thread reply: error rate is falling",
+        user=ALICE,
         thread_id="1000.0004",
     )
     chat("message", "1000.0006", at(6), text="Tocsin summary", bot=True, user="")
     chat("message", "1000.0007", at(7), text="wrong channel, sorry", user=ALICE)
     chat(
-        "edit", "1000.0001", at(8), text="Looking at checkout-api now.",
-        previous_text="Looking at checkout now.", message_at=at(1),
+        "edit",
+        "1000.0001",
+        at(8),
+        text="Looking at checkout-api now.",
+        previous_text="Looking at checkout now.",
+        message_at=at(1),
     )
-    chat("delete", "1000.0007", at(9), previous_text="wrong channel, sorry", message_at=at(7), user=ALICE)
-    chat("reaction_added", "1000.0004", at(10), reaction="pushpin", message_at=at(4), event_id="Ev1")
+    chat(
+        "delete",
+        "1000.0007",
+        at(9),
+        previous_text="wrong channel, sorry",
+        message_at=at(7),
+        user=ALICE,
+    )
+    chat(
+        "reaction_added", "1000.0004", at(10), reaction="pushpin", message_at=at(4), event_id="Ev1"
+    )
     command("decision Roll back the 14:00 deploy instead of scaling up")
     command("action Add a p99 latency alert on checkout-api @alice due: 2w")
     resp = http.call(
-        "PATCH", f"/v1/incidents/{incident_id}/roles",
+        "PATCH",
+        f"/v1/incidents/{incident_id}/roles",
         {"role": "commander", "person": "carol", "changed_by": "carol"},
     )
     assert resp.status_code == 200, resp.body
     resp = http.call(
-        "PATCH", f"/v1/incidents/{incident_id}/roles",
+        "PATCH",
+        f"/v1/incidents/{incident_id}/roles",
         {"role": "communications", "person": "alice", "changed_by": "carol"},
     )
     assert resp.status_code == 200, resp.body
     resp = http.call(
-        "POST", f"/v1/incidents/{incident_id}/status-page",
-        {"body": "Checkout is slow for some customers; we are rolling back.", "status": "identified"},
+        "POST",
+        f"/v1/incidents/{incident_id}/status-page",
+        {
+            "body": "Checkout is slow for some customers; we are rolling back.",
+            "status": "identified",
+        },
     )
     assert resp.status_code in (200, 201), resp.body
     patch_status(http, incident_id, "acknowledged")
@@ -179,13 +206,24 @@ def test_resolve_generates_a_postmortem_with_every_section(http: Http, aws: Any)
     incident = http.call("GET", f"/v1/incidents/{incident_id}").body
     link = incident["links"]["postmortem"]
     assert link.endswith(f"/v1/incidents/{incident_id}/postmortem?format=html")
-    steps = {s["action"]: s for s in http.call("GET", f"/v1/incidents/{incident_id}/response").body["steps"]}
+    steps = {
+        s["action"]: s
+        for s in http.call("GET", f"/v1/incidents/{incident_id}/response").body["steps"]
+    }
     assert steps["generate_postmortem"]["outcome"] == "done", steps["generate_postmortem"]
     assert set(steps["generate_postmortem"]["detail"]["told"]) == {"channel", "ticket"}
-    kinds = [e["kind"] for e in http.call("GET", f"/v1/incidents/{incident_id}/timeline?limit=500").body["items"]]
+    kinds = [
+        e["kind"]
+        for e in http.call("GET", f"/v1/incidents/{incident_id}/timeline?limit=500").body["items"]
+    ]
     assert "postmortem_generated" in kinds
     s3 = boto3.client("s3", region_name="us-east-1")
-    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=aws.bucket, Prefix=f"postmortems/{incident_id}/")["Contents"]}
+    keys = {
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=aws.bucket, Prefix=f"postmortems/{incident_id}/")[
+            "Contents"
+        ]
+    }
     for name in ("postmortem.md", "postmortem.html", "postmortem.json", "phases.svg"):
         assert f"postmortems/{incident_id}/{name}" in keys
     assert any(k.startswith(f"postmortems/{incident_id}/images/") for k in keys)
@@ -244,16 +282,30 @@ def test_resolve_generates_a_postmortem_with_every_section(http: Http, aws: Any)
     assert doc["status_page_updates"] or doc["status_page"]["records"]
     assert doc["action_items"][0]["text"].startswith("Add a p99 latency alert")
     assert [s["id"] for s in doc["sections"]] == [
-        "contributing_factors", "went_well", "could_be_better", "lessons",
+        "contributing_factors",
+        "went_well",
+        "could_be_better",
+        "lessons",
     ]
 
     # the Markdown has every section, and hostile text is inert
     for heading in (
-        "## Summary", "## Impact", "## Durations", "## Participants",
-        "## Key decisions and commands", "## Graphs and links shared", "## Alerts",
-        "## Pages and escalations", "## Status page and stakeholder updates",
-        "## Action items", "## Analysis", "### Contributing factors", "### What went well",
-        "## Timeline", "## Channel transcript", "![Phase chart",
+        "## Summary",
+        "## Impact",
+        "## Durations",
+        "## Participants",
+        "## Key decisions and commands",
+        "## Graphs and links shared",
+        "## Alerts",
+        "## Pages and escalations",
+        "## Status page and stakeholder updates",
+        "## Action items",
+        "## Analysis",
+        "### Contributing factors",
+        "### What went well",
+        "## Timeline",
+        "## Channel transcript",
+        "![Phase chart",
     ):
         assert heading in md, heading
     assert "<script>" not in md and "<img src" not in md and "](javascript" not in md
@@ -266,7 +318,7 @@ def test_resolve_generates_a_postmortem_with_every_section(http: Http, aws: Any)
     # the HTML: autoescaped, self-contained, the chart inline
     assert "<script" not in html and "&lt;script&gt;" in html
     assert "<img src=x" not in html
-    assert '<svg xmlns="http://www.w3.org/2000/svg"' in html and "<title id=\"pc-title\">" in html
+    assert '<svg xmlns="http://www.w3.org/2000/svg"' in html and '<title id="pc-title">' in html
     assert 'src="data:image/png;base64,' in html
     assert 'href="https://grafana.example.com/d/abc?orgId=1"' in html
     assert "javascript:" not in html.replace("[click me](javascript:alert(2))", "")
@@ -281,7 +333,10 @@ def test_regeneration_keeps_the_teams_sections(http: Http, aws: Any) -> None:
     resp = http.call(
         "PUT",
         f"/v1/incidents/{incident_id}/postmortem/sections",
-        {"sections": {"went_well": "The rollback took **two** minutes.", "lessons": "<b>x</b>"}, "by": "carol"},
+        {
+            "sections": {"went_well": "The rollback took **two** minutes.", "lessons": "<b>x</b>"},
+            "by": "carol",
+        },
     )
     assert resp.status_code == 200, resp.body
     # When the record changes and the postmortem is regenerated (and read again)

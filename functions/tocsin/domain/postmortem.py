@@ -60,6 +60,10 @@ _CHAT = frozenset(
         K.KEY_EVENT_UNMARKED,
     }
 )
+#: what happens to a message after it was posted
+_MARKS = frozenset(
+    {K.CHAT_MESSAGE_EDITED, K.CHAT_MESSAGE_DELETED, K.KEY_EVENT, K.KEY_EVENT_UNMARKED}
+)
 PAGING = frozenset(
     {K.ESCALATION_STARTED, K.ESCALATION_ENDED, K.PAGE_SENT, K.PAGE_FAILED, K.ESCALATED}
 )
@@ -163,7 +167,7 @@ def transcript(record: PostmortemRecord) -> list[dict[str, Any]]:
     for event in record.events:
         if event.kind is K.CHAT_MESSAGE:
             d = event.data
-            entry = {
+            entry: dict[str, Any] = {
                 "id": event.id,
                 "at": iso(event.at),
                 "who": _who(event, record.people) if d.get("user") or not d.get("bot") else "bot",
@@ -186,14 +190,13 @@ def transcript(record: PostmortemRecord) -> list[dict[str, Any]]:
             if d.get("message_id"):
                 by_chat_id[str(d["message_id"])] = entry
             order.append(entry)
-        elif event.kind in (K.CHAT_MESSAGE_EDITED, K.CHAT_MESSAGE_DELETED, K.KEY_EVENT):
-            pending.append(event)
-        elif event.kind is K.KEY_EVENT_UNMARKED:
+        elif event.kind in _MARKS:
             pending.append(event)
     for event in pending:
-        entry = messages.get(str(event.data.get("message_event")))
-        if entry is None:
+        marked = messages.get(str(event.data.get("message_event")))
+        if marked is None:
             continue
+        entry = marked
         d = event.data
         if event.kind is K.CHAT_MESSAGE_EDITED:
             if entry["original_text"] is None:
@@ -362,7 +365,9 @@ def build(record: PostmortemRecord) -> dict[str, Any]:
     ]
     page = status_page(record)
     people = participants(record, messages)
-    affected = list(dict.fromkeys([*([incident.service] if incident.service else []), *page["components"]]))
+    affected = list(
+        dict.fromkeys([*([incident.service] if incident.service else []), *page["components"]])
+    )
     return {
         "incident": {
             "id": incident.id,
@@ -425,4 +430,3 @@ def build(record: PostmortemRecord) -> dict[str, Any]:
         ],
         "generated_at": iso(record.generated_at),
     }
-

@@ -118,6 +118,7 @@ class PostmortemService:
 
     # --- the record ---------------------------------------------------------------------------
     def events(self, incident_id: str) -> list[TimelineEvent]:
+        """The whole timeline, oldest first (pages of 500)."""
         events: list[TimelineEvent] = []
         cursor: str | None = None
         while True:
@@ -200,7 +201,10 @@ class PostmortemService:
             ),
             # last: its fingerprint says the others are current
             "json": self.store.put(
-                incident.id, "postmortem.json", render_json(document).encode(), CONTENT_TYPES["json"]
+                incident.id,
+                "postmortem.json",
+                render_json(document).encode(),
+                CONTENT_TYPES["json"],
             ),
         }
         link = self.link(incident.id)

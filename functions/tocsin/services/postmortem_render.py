@@ -33,6 +33,8 @@ from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
+from tocsin.domain.postmortem import human_duration
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "postmortem"
 MD_TEMPLATE = "postmortem.md.j2"
 HTML_TEMPLATE = "postmortem.html.j2"
@@ -65,9 +67,13 @@ def md_autolink(url: str) -> Markup:
     return Markup(f"<{url}>")
 
 
+_TAG_START = re.compile(r"<(?!https?://[^\s<>]+>)", re.IGNORECASE)
+
+
 def md_quote(text: str) -> Markup:
-    """Team-written Markdown, kept as written (it is theirs) but between our markers."""
-    return Markup(text.strip())
+    """Team-written Markdown, kept as written (it is theirs) except raw HTML: every `<` but
+    an autolink's becomes `&lt;`, so no renderer runs a tag and nothing closes our markers."""
+    return Markup(_TAG_START.sub("&lt;", text.strip()))
 
 
 # --- the phase chart ---------------------------------------------------------------------------
@@ -126,29 +132,30 @@ def phase_chart(document: dict[str, Any], width: int = 900) -> Markup:
         w = max(x(b) - x(a), 2.0)
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
         seconds = (b - a).total_seconds()
-        from tocsin.domain.postmortem import human_duration
-
         rows.append(
             f'<text x="{left - 8}" y="{y + 14}" text-anchor="end" font-size="12">'
             f"{escape(label)}</text>"
             f'<rect x="{x(a)}" y="{y}" width="{round(w, 1)}" height="20" fill="{colour}"'
             f' stroke="#333"{dash_attr}><title>{escape(label)}: '
             f"{escape(human_duration(seconds))}</title></rect>"
-            f'<text x="{round(x(a) + w + 4, 1)}" y="{y + 14}" font-size="11">'
-            f"{escape(human_duration(seconds))}</text>"
+            + (
+                f'<text x="{round(x(a) + w + 4, 1)}" y="{y + 14}" font-size="11">'
+                if x(a) + w + 70 < width
+                else f'<text x="{round(x(a) + w - 4, 1)}" y="{y + 14}" font-size="11" '
+                'text-anchor="end">'  # no room after the bar: inside its end
+            )
+            + f"{escape(human_duration(seconds))}</text>"
         )
     axis_y = 30 + max(len(phases), 1) * 28 + 10
     ticks = []
     for i in range(5):
-        at_s = span * i / 4
         tx = round(left + (right - left) * i / 4, 1)
-        label = (start + (end - start) * (i / 4)).strftime("%H:%M") if span else ""
+        label = (start + (end - start) * (i / 4)).strftime("%H:%M")
         ticks.append(
             f'<line x1="{tx}" y1="{axis_y}" x2="{tx}" y2="{axis_y + 5}" stroke="#333"/>'
             f'<text x="{tx}" y="{axis_y + 18}" text-anchor="middle" font-size="11">'
             f"{label}</text>"
         )
-        del at_s
     pins = []
     for at, _ in marks:
         if at is None:

@@ -890,14 +890,15 @@ class ResponseSteps:
         if p.comment_ticket and ticket_ref:
             tickets = self.adapters.ticketing
             ticket = TicketRef(**ticket_ref)
-            self._progress(
-                incident.id, key, "ticket", lambda: tickets.add_comment(ticket, text) or "done"
-            )
+
+            def comment() -> str:
+                tickets.add_comment(ticket, text)
+                return "done"
+
+            self._progress(incident.id, key, "ticket", comment)
             tickets.add_link(ticket, "Postmortem", made.link)  # idempotent on the URL
             told.append("ticket")
-        return StepResult(
-            "tocsin", {"keys": made.keys, "told": told}, {"postmortem": made.link}
-        )
+        return StepResult("tocsin", {"keys": made.keys, "told": told}, {"postmortem": made.link})
 
     def _comment_ticket(self, incident: Incident, key: str, params: dict[str, Any]) -> StepResult:
         p = MessageParams.model_validate(params)
