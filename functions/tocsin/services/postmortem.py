@@ -29,6 +29,7 @@ from tocsin.domain.incidents import Incident
 from tocsin.domain.postmortem import BOOKKEEPING, TEAM_SECTIONS, PostmortemRecord, build
 from tocsin.domain.timeline import Actor, TimelineEvent, TimelineKind
 from tocsin.services.postmortem_render import (
+    md_escape,
     phase_chart,
     render_html,
     render_json,
@@ -345,17 +346,14 @@ class PostmortemService:
 
 
 def parse_sections(markdown: str) -> dict[str, str]:
-    """The team's text between `<!-- tocsin:section id -->` markers (the prompt, shown in
-    italics while a section is empty, is not text)."""
+    """The team's text between `<!-- tocsin:section id -->` markers. The prompt (the italic
+    line shown while a section is empty) is not text: it is dropped wherever it is left, and a
+    section holding nothing else is not taken."""
     found: dict[str, str] = {}
     for key, body in _SECTION.findall(markdown.replace("\r\n", "\n")):
-        text = body.strip()
         prompt = TEAM_SECTIONS.get(key, ("", ""))[1]
-        if text.startswith("_") and text.endswith("_") and _unescaped(text[1:-1]) == prompt:
-            continue  # still the prompt: nothing written
-        found[key] = text
+        shown = f"_{md_escape(prompt)}_"
+        text = "\n".join(line for line in body.split("\n") if line.strip() != shown).strip()
+        if text:
+            found[key] = text
     return found
-
-
-def _unescaped(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text)
