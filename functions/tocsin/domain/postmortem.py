@@ -115,7 +115,7 @@ def human_duration(seconds: float | None) -> str:
 def _first_alert_at(record: PostmortemRecord) -> datetime | None:
     starts = []
     for alert in record.alerts:
-        value = alert.get("started_at") or alert.get("last_seen")
+        value = alert.get("started_at")
         if value:
             starts.append(datetime.fromisoformat(str(value)))
     for event in record.events:
