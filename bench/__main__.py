@@ -6,7 +6,17 @@ from __future__ import annotations
 import os
 import sys
 
-from bench import chatops_ack, coldstart, escalation, intake, response, runbooks, statuspage, storm
+from bench import (
+    chatops_ack,
+    coldstart,
+    escalation,
+    intake,
+    postmortem,
+    response,
+    runbooks,
+    statuspage,
+    storm,
+)
 
 
 def main() -> int:
@@ -28,6 +38,7 @@ def main() -> int:
             "coldstart": coldstart.run,
             "runbooks": runbooks.run,
             "chatops": chatops_ack.run,
+            "postmortem": postmortem.run,
         }
         chosen = sys.argv[1:] or list(benches)
         unknown = sorted(set(chosen) - set(benches))

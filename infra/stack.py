@@ -33,7 +33,13 @@ from infra.functions import ServiceFunctions
 from infra.nag import acknowledge, acknowledge_wildcard_resource, add_checks
 from infra.paths import CDK_JSON, CONFIG_DIR
 from infra.statuspage import StatusPageHosting, read_cookie_public_key
-from infra.storage import CHAT_FILES_PREFIX, QUARANTINE_PREFIX, RAW_PREFIX, Storage
+from infra.storage import (
+    CHAT_FILES_PREFIX,
+    POSTMORTEMS_PREFIX,
+    QUARANTINE_PREFIX,
+    RAW_PREFIX,
+    Storage,
+)
 from infra.workflow import EscalationWorkflow, ResponseWorkflow
 
 STACK_NAME = "Tocsin"
@@ -46,12 +52,22 @@ STARTS_EXECUTIONS = (Function.INTAKE, Function.EVENTBRIDGE_INTAKE, Function.API,
 OBJECT_ACCESS: dict[Function, dict[str, tuple[str, ...]]] = {
     Function.INTAKE: {"s3:PutObject": (RAW_PREFIX, QUARANTINE_PREFIX)},
     Function.EVENTBRIDGE_INTAKE: {"s3:PutObject": (RAW_PREFIX, QUARANTINE_PREFIX)},
+    # postmortems: the API reads and (re)generates them, embedding the chat images' copies
     Function.API: {
-        "s3:GetObject": (QUARANTINE_PREFIX,),
-        "s3:PutObject": (RAW_PREFIX, QUARANTINE_PREFIX),
+        "s3:GetObject": (QUARANTINE_PREFIX, POSTMORTEMS_PREFIX, CHAT_FILES_PREFIX),
+        "s3:PutObject": (RAW_PREFIX, QUARANTINE_PREFIX, POSTMORTEMS_PREFIX),
     },
-    # copies of files shared in incident channels (the Slack events it captures)
-    Function.CHATOPS: {"s3:PutObject": (CHAT_FILES_PREFIX,)},
+    # the resolve workflow's generate_postmortem step
+    Function.WORKFLOW: {
+        "s3:GetObject": (POSTMORTEMS_PREFIX, CHAT_FILES_PREFIX),
+        "s3:PutObject": (POSTMORTEMS_PREFIX,),
+    },
+    # copies of files shared in incident channels (the Slack events it captures), and
+    # `/incident postmortem`
+    Function.CHATOPS: {
+        "s3:GetObject": (POSTMORTEMS_PREFIX, CHAT_FILES_PREFIX),
+        "s3:PutObject": (CHAT_FILES_PREFIX, POSTMORTEMS_PREFIX),
+    },
 }
 
 

@@ -11,6 +11,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from tocsin.dal import schema
 from tocsin.dal.artifacts import CHAT_FILES_PREFIX as CHAT_FILES_PREFIX
+from tocsin.dal.postmortems import POSTMORTEMS_PREFIX as POSTMORTEMS_PREFIX
 
 from infra.nag import acknowledge, acknowledge_wildcard_resource
 
@@ -33,7 +34,8 @@ RAW_RETENTION = Duration.days(30)
 ACCESS_LOG_RETENTION = Duration.days(365)
 OBJECT_KEY_REASON = (
     "Object keys are generated per payload (raw/<date>/<source>/<ulid>.json, "
-    "quarantine/<id>.json, chat-files/<incident>/<provider>/<file>/<name>), so access is "
+    "quarantine/<id>.json, chat-files/<incident>/<provider>/<file>/<name>, "
+    "postmortems/<incident>/<file>), so access is "
     "granted on one key prefix of the artifact bucket."
 )
 

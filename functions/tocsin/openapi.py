@@ -153,10 +153,16 @@ def teams_router() -> APIGatewayHttpRouter:
 
 
 def build_spec() -> dict[str, Any]:
-    from tocsin.handlers import api, oncall_api, runbooks_api, statuspage_api
+    from tocsin.handlers import api, oncall_api, postmortem_api, runbooks_api, statuspage_api
     from tocsin.handlers.http import new_resolver
 
-    routers = (api.router, oncall_api.router, statuspage_api.router, runbooks_api.router)
+    routers = (
+        api.router,
+        oncall_api.router,
+        statuspage_api.router,
+        runbooks_api.router,
+        postmortem_api.router,
+    )
     owners = [(r, r.api_resolver) for r in routers]
     app = new_resolver()
     app.include_router(intake_router())

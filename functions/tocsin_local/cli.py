@@ -975,5 +975,54 @@ def runbooks_report(ctx: click.Context, as_json: bool, show_all: bool) -> None:
             click.echo(f"  ! {note}")
 
 
+# --- postmortems ----------------------------------------------------------------------------------
+@main.group()
+def postmortem() -> None:
+    """Postmortems: show (generated if missing or stale), generate now, save the team's sections."""
+
+
+@postmortem.command("show")
+@click.argument("incident")
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="write to a file")
+@click.pass_context
+def postmortem_show(ctx: click.Context, incident: str, fmt: str, out: Path | None) -> None:
+    """The postmortem of INCIDENT (INC-42 or its id) as Markdown, HTML or JSON."""
+    body = _call(
+        _client(ctx).request, "GET", f"/v1/incidents/{incident}/postmortem", params={"format": fmt}
+    )
+    text = json.dumps(body, indent=2, sort_keys=True) if not isinstance(body, str) else body
+    if out is not None:
+        out.write_text(text)
+        click.echo(f"wrote {out}")
+    else:
+        click.echo(text)
+
+
+@postmortem.command("generate")
+@click.argument("incident")
+@click.pass_context
+def postmortem_generate(ctx: click.Context, incident: str) -> None:
+    """Generate INCIDENT's postmortem now (the team's sections are kept)."""
+    made = _call(_client(ctx).request, "POST", f"/v1/incidents/{incident}/postmortem")
+    click.echo(f"{made['ref']}: {made['link']}")
+    for fmt, key in sorted(made["keys"].items()):
+        click.echo(f"  {fmt}: {key}")
+
+
+@postmortem.command("sections")
+@click.argument("incident")
+@click.argument("markdown", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--by", help="who writes (a person id)")
+@click.pass_context
+def postmortem_sections(ctx: click.Context, incident: str, markdown: Path, by: str | None) -> None:
+    """Save the sections written in an edited postmortem.md (between its markers)."""
+    body = {"markdown": markdown.read_text(), **({"by": by} if by else {})}
+    made = _call(
+        _client(ctx).request, "PUT", f"/v1/incidents/{incident}/postmortem/sections", json=body
+    )
+    click.echo(f"{made['ref']}: sections saved, regenerated: {made['link']}")
+
+
 if __name__ == "__main__":
     main()

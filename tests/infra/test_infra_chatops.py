@@ -129,4 +129,11 @@ def test_it_may_write_shared_file_copies_under_chat_files_of_the_artifact_bucket
                 parts = resource["Fn::Join"][1]
                 if any(target(p) == bucket for p in parts if isinstance(p, dict)):
                     grants |= {(a, parts[-1]) for a in actions}
-    assert grants == {("s3:PutObject", "/chat-files/*")}
+    # chat file copies it writes; postmortems (`/incident postmortem`) it reads and writes,
+    # embedding the image copies
+    assert grants == {
+        ("s3:PutObject", "/chat-files/*"),
+        ("s3:GetObject", "/chat-files/*"),
+        ("s3:GetObject", "/postmortems/*"),
+        ("s3:PutObject", "/postmortems/*"),
+    }

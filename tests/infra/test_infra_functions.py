@@ -211,11 +211,17 @@ def test_object_access_is_limited_to_the_prefixes_each_function_writes_and_reads
     publish = {(a, "/status/*") for a in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")}
     assert s3_grants(Function.INTAKE) == put_raw_and_quarantine
     assert s3_grants(Function.EVENTBRIDGE_INTAKE) == put_raw_and_quarantine
+    # postmortems: read and written under postmortems/, chat image copies read to embed them
+    postmortems = {
+        ("s3:GetObject", "/postmortems/*"),
+        ("s3:PutObject", "/postmortems/*"),
+        ("s3:GetObject", "/chat-files/*"),
+    }
     assert (
         s3_grants(Function.API)
-        == put_raw_and_quarantine | {("s3:GetObject", "/quarantine/*")} | publish
+        == put_raw_and_quarantine | {("s3:GetObject", "/quarantine/*")} | publish | postmortems
     )
-    assert s3_grants(Function.WORKFLOW) == publish
+    assert s3_grants(Function.WORKFLOW) == publish | postmortems
     assert s3_grants(Function.SWEEPER) == publish
 
 

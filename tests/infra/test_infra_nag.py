@@ -85,7 +85,9 @@ def test_wildcard_resources_acknowledged_are_only_tracing_log_prefix_and_executi
     for resource in resources:
         assert (
             resource == "*"
-            or resource.endswith(("/raw/*", "/quarantine/*", "/status/*", "/chat-files/*"))
+            or resource.endswith(
+                ("/raw/*", "/quarantine/*", "/status/*", "/chat-files/*", "/postmortems/*")
+            )
             or (":execution:" in resource and resource.endswith(":*"))
             # SES sender identities of this account (the sender is configuration)
             or resource.endswith(":<AWS::AccountId>:identity/*")

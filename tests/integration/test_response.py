@@ -246,8 +246,12 @@ def test_resolving_posts_in_the_channel_and_comments_on_the_ticket(http: Http) -
     assert "INC-1 is now SEV2, resolved." in texts
     assert chat.channel(channel.name)["topic"].startswith("INC-1 · SEV2 · resolved")
     tickets = adapters().get("ticketing")
-    (comment,) = tickets.comments(tickets.find_ticket(incident_id))
-    assert comment["text"].startswith("INC-1 resolved after")
+    comments = [c["text"] for c in tickets.comments(tickets.find_ticket(incident_id))]
+    assert sum(c.startswith("INC-1 resolved after") for c in comments) == 1
+    # and the postmortem, generated last, says where it is in both places
+    assert done["generate_postmortem"]["outcome"] == "done"
+    assert sum(c.startswith("The postmortem of INC-1 is ready: ") for c in comments) == 1
+    assert any(t.startswith("The postmortem of INC-1 is ready: ") for t in texts)
 
 
 def test_a_trigger_whose_start_failed_is_started_by_the_sweeper(

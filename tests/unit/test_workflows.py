@@ -126,11 +126,14 @@ def test_resolution_updates_the_channel_and_runs_the_resolved_workflow(
     assert plan.workflows == ["keep-the-channel-current", "status-page-follows", "resolved"]
     assert sorted(a["type"] for a in plan.actions) == [
         "comment_ticket",
+        "generate_postmortem",
         "notify_stakeholders",
         "post_message",
         "update_channel",
         "update_status_page",
     ]
+    # the postmortem is generated last: it holds what the other steps said
+    assert stage_types(plan.stages)[-1] == ["generate_postmortem"]
     # the status pages the incident is on follow it; it is opened on none
     [status] = [a for a in plan.actions if a["type"] == "update_status_page"]
     assert status["params"]["open"] is False

@@ -170,6 +170,7 @@ class ActionType(StrEnum):
     PAGE = "page"
     ASSIGN_ROLES = "assign_roles"
     UPDATE_STATUS_PAGE = "update_status_page"
+    GENERATE_POSTMORTEM = "generate_postmortem"
 
 
 class CreateChannelParams(Strict):
@@ -218,6 +219,12 @@ class MessageParams(Strict):
     text: str = Field(min_length=1, max_length=3000)
 
 
+class PostmortemParams(Strict):
+    #: post the postmortem's link in the incident channel / as a comment on its ticket
+    post_to_channel: bool = True
+    comment_ticket: bool = True
+
+
 PARAMS: dict[ActionType, type[Strict]] = {
     ActionType.CREATE_CHANNEL: CreateChannelParams,
     ActionType.INVITE: InviteParams,
@@ -232,6 +239,7 @@ PARAMS: dict[ActionType, type[Strict]] = {
     ActionType.PAGE: PageParams,
     ActionType.ASSIGN_ROLES: NoParams,
     ActionType.UPDATE_STATUS_PAGE: StatusPageParams,
+    ActionType.GENERATE_POSTMORTEM: PostmortemParams,
 }
 
 

@@ -70,6 +70,8 @@ class TimelineKind(StrEnum):
     RUNBOOK_SUGGESTED = "runbook_suggested"
     RUNBOOK_OPENED = "runbook_opened"
     RUNBOOK_FEEDBACK = "runbook_feedback"
+    #: the postmortem was (re)generated (services/postmortem.py)
+    POSTMORTEM_GENERATED = "postmortem_generated"
 
 
 class TimelineEvent(BaseModel):
@@ -133,6 +135,8 @@ def describe(event: TimelineEvent) -> str:
         return f"message of {d.get('person') or d.get('user') or by} deleted"
     if kind is TimelineKind.STATUS_PAGE_UPDATED:
         return f"status page {d.get('page', '')} {d.get('status', '')} by {by}"
+    if kind is TimelineKind.POSTMORTEM_GENERATED:
+        return f"postmortem generated ({d.get('reason', 'on demand')}) by {by}"
     if kind is TimelineKind.WORKFLOW_STEP:
         return f"{d.get('action', 'step')} {d.get('state', '')}".strip()
     return f"{kind.value.replace('_', ' ')} ({by})"

@@ -22,6 +22,7 @@ from tocsin.domain.timeline import TimelineEvent
 from tocsin.handlers.container import container
 from tocsin.handlers.http import json_error, new_resolver, require_token, user
 from tocsin.handlers.oncall_api import router as oncall_router
+from tocsin.handlers.postmortem_api import router as postmortem_router
 from tocsin.handlers.runbooks_api import router as runbooks_router
 from tocsin.handlers.statuspage_api import router as statuspage_router
 from tocsin.services.escalation import (
@@ -354,6 +355,7 @@ app.include_router(router)
 app.include_router(oncall_router)
 app.include_router(statuspage_router)
 app.include_router(runbooks_router)
+app.include_router(postmortem_router)
 
 
 @app.exception_handler(AlreadyResolvedError)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from tocsin.services.escalation import EscalationService
     from tocsin.services.incidents import IncidentService
     from tocsin.services.oncall import OnCallService
+    from tocsin.services.postmortem import PostmortemService
     from tocsin.services.response import ResponseSteps
     from tocsin.services.roles import RoleService
     from tocsin.services.runbooks import RunbookService
@@ -209,6 +210,7 @@ class Container:
             roles=lambda: self.roles,
             status_pages=lambda: self.status_pages,
             runbooks=lambda: self.runbooks,
+            postmortems=lambda: self.postmortems,
         )
 
     @cached_property
@@ -252,6 +254,7 @@ class Container:
             response=lambda: self.response,
             actions=lambda: ActionItemStore(table),
             runbooks=lambda: self.runbooks,
+            postmortems=lambda: self.postmortems,
             clock=self.incidents.clock,
         )
 
@@ -293,6 +296,28 @@ class Container:
             ChannelDirectory(self.settings.table_name),
             fetch,
             store,
+        )
+
+    @cached_property
+    def postmortems(self) -> PostmortemService:
+        from tocsin.dal.actions import ActionItemStore
+        from tocsin.dal.postmortems import PostmortemStore
+        from tocsin.services.postmortem import PostmortemService
+
+        table = self.settings.table_name
+        return PostmortemService(
+            self.config,
+            self.incident_repo,
+            self.alert_repo,
+            ActionItemStore(table),
+            PostmortemStore(table, self.settings.artifact_bucket),
+            self.steps.set_links,
+            roles=lambda: self.roles,
+            status_pages=lambda: self.status_pages.store,
+            runbooks=lambda: self.runbooks,
+            public_url=self.public_url,
+            config_dir=self.settings.config_dir,
+            clock=self.incidents.clock,
         )
 
     @cached_property

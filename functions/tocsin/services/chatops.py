@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from tocsin.dal.steps import StepStore
     from tocsin.services.escalation import EscalationService
     from tocsin.services.incidents import IncidentService
+    from tocsin.services.postmortem import PostmortemService
     from tocsin.services.response import ResponseSteps
     from tocsin.services.roles import RoleService
     from tocsin.services.runbooks import RunbookService
@@ -92,6 +93,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "[INC-42] [words]",
         "the runbooks for this incident (or matching the words), with why each matched; "
         "rate them Helpful or Not helpful",
+    ),
+    "postmortem": (
+        "[INC-42]",
+        "generate the postmortem now (Markdown, HTML, JSON) and get its link",
     ),
     "help": ("", "this list"),
 }
@@ -231,7 +236,9 @@ class ChatOps:
         actions: Callable[[], ActionItemStore] | None = None,
         runbooks: Callable[[], RunbookService] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        postmortems: Callable[[], PostmortemService] | None = None,
     ) -> None:
+        self._postmortems = postmortems
         self.config = config
         self.incidents = incidents
         self.steps = steps
@@ -306,6 +313,7 @@ class ChatOps:
             "note": self.note,
             "timeline": self.timeline,
             "summary": self.summary,
+            "postmortem": self.postmortem,
         }
         return run[name](request, incident, rest.strip())
 
@@ -586,6 +594,27 @@ class ChatOps:
     # adding to the record (anyone in the channel) ------------------------------------------------
     def note(self, request: Request, incident: Incident, args: str) -> Answer:
         return self._record(request, incident, TimelineKind.NOTE, args, "note")
+
+    def postmortem(self, request: Request, incident: Incident, args: str = "") -> Answer:
+        """Generate the postmortem now; answer with its link and what it holds."""
+        assert self._postmortems is not None, "ChatOps was built without postmortems"
+        person = self.person_of(request)
+        made = self._postmortems().generate(incident.id, self.actor(request, person), "chat")
+        summary = made.document["summary"]
+        durations = made.document["durations"]
+        return Reply(
+            f"Postmortem of {incident.ref} generated: {made.link}",
+            [
+                f"{summary['events']} timeline events, {summary['messages']} channel messages, "
+                f"{summary['participants']} participants, "
+                f"{len(made.document['action_items'])} action items",
+                f"acknowledged after {durations['acknowledge']['human']}, mitigated after "
+                f"{durations['mitigate']['human']}, resolved after {durations['resolve']['human']}",
+                "Write contributing factors, what went well and what could be better: "
+                f"PUT /v1/incidents/{incident.id}/postmortem/sections (kept on regeneration)",
+            ],
+            public=True,
+        )
 
     def decision(self, request: Request, incident: Incident, args: str) -> Answer:
         return self._record(request, incident, TimelineKind.DECISION, args, "decision")

@@ -33,6 +33,7 @@ from tocsin.domain.response import (
     MessageParams,
     NotifyStakeholdersParams,
     PageParams,
+    PostmortemParams,
     PostSummaryParams,
     StatusPageParams,
     Trigger,
@@ -54,6 +55,7 @@ from tocsin.services.chatops import incident_actions
 
 if TYPE_CHECKING:
     from tocsin.services.escalation import EscalationService
+    from tocsin.services.postmortem import PostmortemService
     from tocsin.services.roles import RoleService
     from tocsin.services.runbooks import RunbookService
     from tocsin.services.statuspage import StatusPageService
@@ -70,6 +72,18 @@ AFTER: dict[ActionType, frozenset[ActionType]] = {
     A.POST_MESSAGE: frozenset({A.CREATE_CHANNEL}),
     A.COMMENT_TICKET: frozenset({A.CREATE_TICKET}),
     A.UPDATE_CHANNEL: frozenset({A.CREATE_CHANNEL}),
+    # the postmortem holds what the resolution's other steps said
+    A.GENERATE_POSTMORTEM: frozenset(
+        {
+            A.CREATE_CHANNEL,
+            A.CREATE_TICKET,
+            A.POST_MESSAGE,
+            A.COMMENT_TICKET,
+            A.NOTIFY_STAKEHOLDERS,
+            A.UPDATE_STATUS_PAGE,
+            A.UPDATE_CHANNEL,
+        }
+    ),
 }
 #: actions done once per incident (their step key is the action name); the others run once
 #: per execution (a new trigger invites newly involved people, posts its message again)
@@ -300,7 +314,9 @@ class ResponseSteps:
         roles: Callable[[], RoleService] | None = None,
         status_pages: Callable[[], StatusPageService] | None = None,
         runbooks: Callable[[], RunbookService] | None = None,
+        postmortems: Callable[[], PostmortemService] | None = None,
     ) -> None:
+        self.postmortems = postmortems
         self.status_pages = status_pages
         self.runbooks = runbooks
         self.escalations = escalations
@@ -327,6 +343,7 @@ class ResponseSteps:
             A.PAGE: self._page,
             A.ASSIGN_ROLES: self._assign_roles,
             A.UPDATE_STATUS_PAGE: self._update_status_page,
+            A.GENERATE_POSTMORTEM: self._generate_postmortem,
         }
 
     # --- the workflow's entry points ------------------------------------------------------------
@@ -839,6 +856,49 @@ class ResponseSteps:
                 "status": records[0].status,
             },
         )
+
+    def _generate_postmortem(
+        self, incident: Incident, key: str, params: dict[str, Any]
+    ) -> StepResult:
+        """Generate the postmortem (stored, linked as `links.postmortem`), then say where it
+        is in the channel and on the ticket, each once even when the step is retried."""
+        if self.postmortems is None:
+            raise StepSkipped("postmortems are not wired in this process")
+        p = PostmortemParams.model_validate(params)
+        made = self.postmortems().generate(incident.id, ACTOR, "resolved")
+        told: list[str] = []
+        text = (
+            f"The postmortem of {incident.ref} is ready: {made.link} — please fill in "
+            "contributing factors, what went well and what could be better."
+        )
+        channel_ref = self._resource(incident.id, A.CREATE_CHANNEL)
+        if p.post_to_channel and channel_ref:
+            chat = self.adapters.chat
+            channel = ChannelRef(**channel_ref)
+            message = ChatMessage(
+                text=text,
+                title=f"Postmortem: {incident.ref}",
+                body=text,
+                links=(Link("Postmortem (HTML)", made.link),),
+            )
+            self._progress(
+                incident.id, key, "channel", lambda: asdict(chat.post_message(channel, message))
+            )
+            chat.add_link(channel, "Postmortem", made.link)  # idempotent on the URL
+            told.append("channel")
+        ticket_ref = self._resource(incident.id, A.CREATE_TICKET)
+        if p.comment_ticket and ticket_ref:
+            tickets = self.adapters.ticketing
+            ticket = TicketRef(**ticket_ref)
+
+            def comment() -> str:
+                tickets.add_comment(ticket, text)
+                return "done"
+
+            self._progress(incident.id, key, "ticket", comment)
+            tickets.add_link(ticket, "Postmortem", made.link)  # idempotent on the URL
+            told.append("ticket")
+        return StepResult("tocsin", {"keys": made.keys, "told": told}, {"postmortem": made.link})
 
     def _comment_ticket(self, incident: Incident, key: str, params: dict[str, Any]) -> StepResult:
         p = MessageParams.model_validate(params)

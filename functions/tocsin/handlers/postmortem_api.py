@@ -1,0 +1,120 @@
+"""Postmortems over HTTP (bearer token `api`): read one (`?format=md|html|json`; generated
+first when there is none or the record changed), regenerate it, and save the team's
+sections (kept on every regeneration)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from tocsin.dal.postmortems import CONTENT_TYPES
+from tocsin.handlers.container import container
+from tocsin.handlers.http import require_token, user
+
+router = APIGatewayHttpRouter()
+API_TOKEN = "api"
+#: the HTML embeds its images and stylesheet; it runs and fetches nothing
+POSTMORTEM_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
+class GeneratedPostmortem(BaseModel):
+    incident_id: str
+    ref: str
+    link: str = Field(description="the HTML through this API (also `links.postmortem`)")
+    keys: dict[str, str] = Field(description="the files in the artifact bucket")
+    fingerprint: str
+
+
+class SectionsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sections: dict[str, str] | None = Field(
+        default=None,
+        description="section id -> Markdown (contributing_factors, went_well, "
+        "could_be_better, lessons); sections not given keep their text",
+    )
+    markdown: str | None = Field(
+        default=None,
+        max_length=500_000,
+        description="an edited postmortem.md: the text between its tocsin:section markers",
+    )
+    version: int | None = Field(
+        default=None, ge=0, description="the sections' version you read; a stale one gets 409"
+    )
+    by: str | None = Field(default=None, max_length=128, description="who writes")
+
+
+def _out(made: Any) -> GeneratedPostmortem:
+    return GeneratedPostmortem(
+        incident_id=made.incident_id,
+        ref=made.ref,
+        link=made.link,
+        keys=made.keys,
+        fingerprint=made.fingerprint,
+    )
+
+
+@router.get(
+    "/v1/incidents/<id>/postmortem",
+    summary="The postmortem as Markdown, HTML or JSON (generated if missing or stale)",
+    tags=["postmortems"],
+)
+def get_postmortem(
+    id: str, format: Annotated[str, Query(pattern="^(md|html|json)$")] = "md"
+) -> Response[Any]:
+    require_token(router, API_TOKEN)
+    body = container().postmortems.get(id, format, user("api"))
+    headers = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
+    if format == "html":
+        headers["Content-Security-Policy"] = POSTMORTEM_CSP
+        headers["Referrer-Policy"] = "no-referrer"
+    return Response(
+        status_code=200,
+        content_type=CONTENT_TYPES[format],
+        body=body.decode("utf-8"),
+        headers=headers,
+    )
+
+
+@router.post(
+    "/v1/incidents/<id>/postmortem",
+    summary="Generate the postmortem now (keeps the team's sections)",
+    tags=["postmortems"],
+)
+def generate_postmortem(id: str) -> GeneratedPostmortem:
+    require_token(router, API_TOKEN)
+    return _out(container().postmortems.generate(id, user("api"), "api"))
+
+
+@router.get(
+    "/v1/incidents/<id>/postmortem/sections",
+    summary="The sections the team writes, with their prompts",
+    tags=["postmortems"],
+)
+def get_sections(id: str) -> dict[str, Any]:
+    require_token(router, API_TOKEN)
+    return container().postmortems.sections(id)
+
+
+@router.put(
+    "/v1/incidents/<id>/postmortem/sections",
+    summary="Save the team's sections and regenerate",
+    tags=["postmortems"],
+)
+def put_sections(id: str, request: Annotated[SectionsRequest, Body()]) -> GeneratedPostmortem:
+    require_token(router, API_TOKEN)
+    made = container().postmortems.save_sections(
+        id,
+        user(request.by or "api"),
+        sections=request.sections,
+        markdown=request.markdown,
+        version=request.version,
+    )
+    return _out(made)
