@@ -188,6 +188,12 @@ def test_the_postmortem_lists_runbooks_used_or_proposes_an_update(http: Http) ->
     runbooks.feedback("checkout-latency", incident["id"], True, "alice")
     used = runbooks.postmortem_section(found)
     assert "- Checkout latency (p99) high (`checkout-latency`): opened 0 times, helpful 1" in used
+    # and the generated postmortem carries that section
+    doc = http.call("GET", f"/v1/incidents/{incident['id']}/postmortem?format=md")
+    assert doc.status_code == 200, doc.body
+    assert "Checkout latency (p99) high (`checkout-latency`): opened 0 times, helpful 1" in (
+        doc.data.decode()
+    )
     lonely = declare(http, "Office coffee machine empty", service=None)
     proposal = runbooks.postmortem_section(container().incident_repo.get(lonely["id"]))
     assert "Write a runbook for this kind of incident" in proposal

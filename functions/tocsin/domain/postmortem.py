@@ -326,9 +326,10 @@ def status_page(record: PostmortemRecord) -> dict[str, Any]:
         components += [c for c in r.get("affects") or [] if c not in components]
     starts = [str(r["from"]) for r in records if r["from"]]
     ends = [str(r["until"]) for r in records if r["until"]]
-    window = {
+    window: dict[str, Any] = {
         "from": min(starts) if starts else None,
         "until": max(ends) if ends and len(ends) == len(records) else None,
+        "human": None,  # still open (an unresolved incident's postmortem on demand)
     }
     if window["from"] and window["until"]:
         seconds = _seconds(
