@@ -17,7 +17,9 @@ from tests.fakes.slack import FakeSlack
 FUNCTIONS = Path(slack_manifest.__file__).resolve().parents[2]
 BASE = "https://abc123.execute-api.eu-west-1.amazonaws.com/prod"
 #: a Web API call in the Slack modules: `self._call("conversations.create", self._client.…`
-_CALL = re.compile(r'_call\(\s*"(?P<method>[a-z]+\.[A-Za-z]+)",\s*self\._client\.(?P<fn>\w+)')
+_CALL = re.compile(
+    r'_call\(\s*"(?P<method>[a-z]+\.[A-Za-z]+)",\s*self\._client(?:_quick)?\.(?P<fn>\w+)'
+)
 
 
 def called_methods() -> dict[str, str]:
@@ -28,7 +30,7 @@ def called_methods() -> dict[str, str]:
         for match in _CALL.finditer(text):
             found[match["method"]] = match["fn"]
         # any WebClient call outside `_call` would escape this table
-        direct = re.findall(r"self\._client\.(\w+)\(", text)
+        direct = re.findall(r"self\._client(?:_quick)?\.(\w+)\(", text)
         assert not direct, f"{path.name} calls slack_sdk without _call: {direct}"
     return found
 

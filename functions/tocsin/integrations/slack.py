@@ -454,10 +454,13 @@ class SlackChat:
         expires 3 seconds after the command, so this runs in the acknowledgement)."""
         from slack_sdk.web import WebClient
 
-        quick = WebClient(
+        # no retry, a short timeout: the acknowledgement (and the trigger_id) has 3 s in all
+        self._client_quick = WebClient(
             token=self._token, base_url=self.options.base_url, timeout=VIEWS_OPEN_TIMEOUT
-        )  # no retry: the acknowledgement (and the trigger_id) has 3 seconds in all
-        self._call("views.open", quick.views_open, trigger_id=trigger_id, view=dict(view))
+        )
+        self._call(
+            "views.open", self._client_quick.views_open, trigger_id=trigger_id, view=dict(view)
+        )
 
     def _post(self, channel_id: str, message: ChatMessage) -> MessageRef:
         blocks = render_blocks(message)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from tocsin.dal.alerts import AlertRepository
 from tocsin.dal.incidents import IncidentRepository
 from tocsin.dal.steps import StepStore
-from tocsin.domain.clock import utcnow
+from tocsin.domain.clock import iso, utcnow
 from tocsin.domain.config import TocsinConfig
 from tocsin.domain.incidents import Incident, IncidentStatus
 from tocsin.domain.response import (
@@ -418,6 +419,19 @@ class ResponseSteps:
         found = self.steps.get(incident_id, sub)
         if found and found.get("state") == "done":
             return found.get("result")
+        result = call()
+        self.steps.completed(incident_id, sub, {"result": result})
+        return result
+
+    def _exactly_once(self, incident_id: str, key: str, part: str, call: Callable[[], Any]) -> Any:
+        """Like `_progress`, but safe when two attempts of the step run at once (a task retried
+        while the first attempt is still working, e.g. a slow postmortem under load): the call
+        is claimed first, per attempt, and a second attempt meets StepBusy (the task is retried
+        once the first has finished) instead of posting the same thing again."""
+        sub = f"{key}#{part}"
+        done = self.steps.claim(incident_id, sub, owner=secrets.token_hex(8))
+        if done is not None:
+            return done.get("result")
         result = call()
         self.steps.completed(incident_id, sub, {"result": result})
         return result
@@ -867,6 +881,11 @@ class ResponseSteps:
         p = PostmortemParams.model_validate(params)
         made = self.postmortems().generate(incident.id, ACTOR, "resolved")
         told: list[str] = []
+        # said once per resolution, whichever run gets here (the incident's first workflow
+        # also runs the `resolved` workflow when it was resolved before its run began)
+        current = self.incidents.get(incident.id)  # the run's copy may predate the resolve
+        resolved_at = current.status_times.get(IncidentStatus.RESOLVED)
+        once = f"postmortem-announced-{iso(resolved_at) if resolved_at else key}"
         text = (
             f"The postmortem of {incident.ref} is ready: {made.link} — please fill in "
             "contributing factors, what went well and what could be better."
@@ -881,8 +900,8 @@ class ResponseSteps:
                 body=text,
                 links=(Link("Postmortem (HTML)", made.link),),
             )
-            self._progress(
-                incident.id, key, "channel", lambda: asdict(chat.post_message(channel, message))
+            self._exactly_once(
+                incident.id, once, "channel", lambda: asdict(chat.post_message(channel, message))
             )
             chat.add_link(channel, "Postmortem", made.link)  # idempotent on the URL
             told.append("channel")
@@ -895,7 +914,7 @@ class ResponseSteps:
                 tickets.add_comment(ticket, text)
                 return "done"
 
-            self._progress(incident.id, key, "ticket", comment)
+            self._exactly_once(incident.id, once, "ticket", comment)
             tickets.add_link(ticket, "Postmortem", made.link)  # idempotent on the URL
             told.append("ticket")
         return StepResult("tocsin", {"keys": made.keys, "told": told}, {"postmortem": made.link})
