@@ -1,4 +1,5 @@
-"""EventBridge: AWS alarm and health events through SQS, and the sweeper's one-minute schedule.
+"""EventBridge: AWS alarm and health events through SQS, the sweeper's one-minute schedule, and
+the hourly EventBridge Scheduler schedule that reminds owners of overdue action items.
 
 Events reach the intake function through a queue rather than directly: SQS gives retries with
 per-record failure reporting, a dead-letter queue, and a path the local mode can drive (moto's
@@ -7,14 +8,21 @@ EventBridge delivers to SQS but not to Lambda).
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack, TimeZone
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+from tocsin.domain.action_items import Reminders
+from tocsin.handlers.sweeper import REMINDERS_TASK
 from tocsin.routes import EVENT_RULES
+
+from infra.nag import acknowledge_wildcard_resource
 
 MAX_RECEIVES = 5
 SWEEP_INTERVAL = Duration.minutes(1)
@@ -81,6 +89,53 @@ class SweeperSchedule(Construct):
             description="Runs the Tocsin sweeper every minute",
             schedule=events.Schedule.rate(SWEEP_INTERVAL),
             targets=[targets.LambdaFunction(sweeper, retry_attempts=0)],
+        )
+
+
+class ActionItemReminders(Construct):
+    """Every hour on the hour in the reminders' time zone (EventBridge Scheduler: rules have
+    no time zone), the sweeper reminds owners of overdue action items; it sends each owner one
+    message a day, from `reminders.at`, and a later run retries a failed one."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        sweeper: lambda_.IFunction,
+        reminders: Reminders,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            ),
+            description="EventBridge Scheduler invokes the Tocsin sweeper (action item reminders)",
+        )
+        acknowledge_wildcard_resource(
+            self.role,
+            f"{sweeper.function_arn}:*",
+            "Lambda's grantInvoke also covers the sweeper's versions and aliases (<arn>:*); "
+            "the role can invoke the sweeper and nothing else",
+        )
+        self.schedule = scheduler.Schedule(
+            self,
+            "Schedule",
+            description="Reminds owners of overdue Tocsin action items",
+            schedule=scheduler.ScheduleExpression.cron(
+                minute="0", time_zone=TimeZone.of(reminders.timezone)
+            ),
+            target=scheduler_targets.LambdaInvoke(
+                sweeper,
+                input=scheduler.ScheduleTargetInput.from_object({"task": REMINDERS_TASK}),
+                retry_attempts=2,
+                max_event_age=Duration.hours(1),
+                role=self.role,
+            ),
+            enabled=reminders.enabled,
         )
 
 

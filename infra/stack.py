@@ -28,7 +28,7 @@ from tocsin.settings import (
 from infra.api import HttpApi
 from infra.bundling import Bundle, build_bundle
 from infra.chatops import ChatOpsQueue
-from infra.events import AwsEventIntake, SweeperSchedule
+from infra.events import ActionItemReminders, AwsEventIntake, SweeperSchedule
 from infra.functions import ServiceFunctions
 from infra.nag import acknowledge, acknowledge_wildcard_resource, add_checks
 from infra.paths import CDK_JSON, CONFIG_DIR
@@ -262,6 +262,12 @@ class TocsinStack(Stack):
             )
         AwsEventIntake(self, "AwsEvents", consumer=functions[Function.EVENTBRIDGE_INTAKE].function)
         SweeperSchedule(self, "Sweeper", sweeper=functions[Function.SWEEPER].function)
+        ActionItemReminders(
+            self,
+            "ActionItemReminders",
+            sweeper=functions[Function.SWEEPER].function,
+            reminders=load_config(CONFIG_DIR).action_items.reminders,
+        )
 
         CfnOutput(
             self, "ApiUrl", value=api.endpoint, description="POST {ApiUrl}/v1/alerts/{source}"

@@ -3,6 +3,7 @@ client for the route table's handlers."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -88,3 +89,46 @@ def end_escalations(resources: Any) -> None:
 @pytest.fixture
 def http(aws: Any) -> Http:
     return Http()
+
+
+class _CliResponse:
+    def __init__(self, status: int, content: bytes) -> None:
+        self.status_code, self.content = status, content
+        self.text = content.decode()
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+@pytest.fixture
+def cli(http: Http, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """`tocsin …` in this process, its HTTP requests sent to the gateway in this process;
+    returns the output, failing the test on a non-zero exit."""
+    from urllib.parse import urlencode
+
+    from click.testing import CliRunner
+    from tocsin_local.cli import main
+
+    def request(
+        method: str,
+        url: str,
+        headers: Any = None,
+        params: Any = None,
+        **kwargs: Any,
+    ) -> _CliResponse:
+        path = url.removeprefix("http://tocsin.test") + (f"?{urlencode(params)}" if params else "")
+        payload = kwargs.get("json")
+        body = None if payload is None else json.dumps(payload)
+        sent = {**(headers or {}), **({"Content-Type": "application/json"} if body else {})}
+        resp = http.client.open(path, method=method, headers=sent, data=body)
+        return _CliResponse(resp.status_code, resp.data)
+
+    monkeypatch.setattr("tocsin_local.client.requests.request", request)
+
+    def run(*args: str, ok: bool = True) -> Any:
+        result = CliRunner().invoke(main, ["--url", "http://tocsin.test", "--token", TOKEN, *args])
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result if not ok else result.output
+
+    return run

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -1022,6 +1022,173 @@ def postmortem_sections(ctx: click.Context, incident: str, markdown: Path, by: s
         _client(ctx).request, "PUT", f"/v1/incidents/{incident}/postmortem/sections", json=body
     )
     click.echo(f"{made['ref']}: sections saved, regenerated: {made['link']}")
+
+
+# --- action items ---------------------------------------------------------------------------------
+@main.group()
+def actions() -> None:
+    """Action items across incidents: list, add, mark done, change."""
+
+
+def _action_line(item: dict[str, Any], today: str) -> str:
+    due = item.get("due") or "-"
+    late = " OVERDUE" if item["status"] == "open" and item.get("due") and due < today else ""
+    ticket = (item.get("ticket") or {}).get("key") or (
+        "ticket pending" if item.get("ticket_sync") == "create" else "-"
+    )
+    error = f"  ! ticket: {item['ticket_error']}" if item.get("ticket_error") else ""
+    return (
+        f"{item['id']:<19} {item['incident_id'][:30]:<30} {item['status']:<9} "
+        f"{item['priority']:<7} due {due:<10}{late} {item.get('owner') or '-':<10} "
+        f"{ticket:<14} {item['text'][:80]}{error}"
+    )
+
+
+@actions.command("list")
+@click.option("--status", type=click.Choice(["open", "done", "cancelled"]), default="open")
+@click.option("--owner", help="a person id")
+@click.option("--overdue", is_flag=True, help="open items past their due date")
+@click.option("--incident", help="one incident's items (INC-42 or its id), any status")
+@click.option("--limit", type=int, default=100, help="at most this many (across pages)")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def actions_list(
+    ctx: click.Context,
+    status: str,
+    owner: str | None,
+    overdue: bool,
+    incident: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Action items across incidents, soonest due first (overdue first)."""
+    client = _client(ctx)
+    if incident:
+        items = _call(client.request, "GET", f"/v1/incidents/{incident}/action-items")["items"]
+    else:
+        items = []
+        cursor: str | None = None
+        while len(items) < limit:
+            params: dict[str, Any] = {"status": status, "limit": min(100, limit - len(items))}
+            params |= {"owner": owner} if owner else {}
+            params |= {"overdue": "true"} if overdue else {}
+            params |= {"cursor": cursor} if cursor else {}
+            page = _call(client.request, "GET", "/v1/action-items", params=params)
+            items += page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+    if as_json:
+        _echo_json(items)
+        return
+    today = datetime.now(UTC).date().isoformat()
+    for item in items:
+        click.echo(_action_line(item, today))
+    if not items:
+        click.echo("no action items")
+
+
+@actions.command("add")
+@click.argument("incident")
+@click.argument("text")
+@click.option("--owner", help="a person id")
+@click.option("--due", help="YYYY-MM-DD, today, tomorrow, 3d, 2w")
+@click.option("--priority", type=click.Choice(["urgent", "high", "medium", "low"]))
+@click.option("--by", help="who adds it (a person id)")
+@click.pass_context
+def actions_add(
+    ctx: click.Context,
+    incident: str,
+    text: str,
+    owner: str | None,
+    due: str | None,
+    priority: str | None,
+    by: str | None,
+) -> None:
+    """Add an action item to INCIDENT (INC-42 or its id)."""
+    body: dict[str, Any] = {"text": text, "owner": owner, "priority": priority, "created_by": by}
+    if due:
+        body["due"] = _due(due).isoformat()
+    item = _call(
+        _client(ctx).request,
+        "POST",
+        f"/v1/incidents/{incident}/action-items",
+        json={k: v for k, v in body.items() if v is not None},
+    )
+    click.echo(
+        f"{item['id']} added ({item['status']}, {item['priority']}, due {item.get('due') or '-'})"
+    )
+
+
+@actions.command("done")
+@click.argument("incident")
+@click.argument("action_id")
+@click.option("--by", help="who (a person id)")
+@click.pass_context
+def actions_done(ctx: click.Context, incident: str, action_id: str, by: str | None) -> None:
+    """Mark ACTION_ID of INCIDENT done (its ticket is completed by the next sweep)."""
+    body = {"status": "done", **({"changed_by": by} if by else {})}
+    item = _call(
+        _client(ctx).request,
+        "PATCH",
+        f"/v1/incidents/{incident}/action-items/{action_id}",
+        json=body,
+    )
+    click.echo(f"{item['id']}: {item['status']}")
+
+
+@actions.command("update")
+@click.argument("incident")
+@click.argument("action_id")
+@click.option("--status", type=click.Choice(["open", "done", "cancelled"]))
+@click.option("--owner", help="a person id; `none` clears it")
+@click.option("--due", help="YYYY-MM-DD, tomorrow, 3d, 2w; `none` clears it")
+@click.option("--priority", type=click.Choice(["urgent", "high", "medium", "low"]))
+@click.option("--text")
+@click.option("--by", help="who (a person id)")
+@click.pass_context
+def actions_update(
+    ctx: click.Context,
+    incident: str,
+    action_id: str,
+    status: str | None,
+    owner: str | None,
+    due: str | None,
+    priority: str | None,
+    text: str | None,
+    by: str | None,
+) -> None:
+    """Change an action item."""
+    body: dict[str, Any] = {
+        k: v
+        for k, v in {"status": status, "priority": priority, "text": text, "changed_by": by}.items()
+        if v is not None
+    }
+    if owner is not None:
+        body["owner"] = None if owner.lower() == "none" else owner
+    if due is not None:
+        body["due"] = None if due.lower() == "none" else _due(due).isoformat()
+    if not body:
+        raise click.UsageError(
+            "nothing to change: give --status, --owner, --due, --priority or --text"
+        )
+    item = _call(
+        _client(ctx).request,
+        "PATCH",
+        f"/v1/incidents/{incident}/action-items/{action_id}",
+        json=body,
+    )
+    click.echo(_action_line(item, datetime.now(UTC).date().isoformat()))
+
+
+def _due(word: str) -> date:
+    from tocsin.domain.action_items import parse_due
+    from tocsin.domain.errors import InvalidRequestError
+
+    try:
+        return parse_due(word, datetime.now(UTC).date())
+    except InvalidRequestError as exc:
+        raise click.BadParameter(str(exc), param_hint="--due") from None
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ ESCALATION_ASL_PATH = REPO_ROOT / "statemachines" / "escalation.asl.json"
 SIGNING_SECRET = "tocsin/signing"
 STATUS_COOKIE_SECRET = "tocsin/statuspage-cookies"
 LOCAL_KEY_PAIR_ID = "KLOCALTOCSIN"
-TOKEN_NAMES = ("api", *HTTP_SOURCES, "eventbridge")
+#: local mode accepts its one token for the API and every integration (Jira's webhook too)
+TOKEN_NAMES = ("api", *HTTP_SOURCES, "eventbridge", "jira")
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,7 @@ class LocalTocsin:
 
         container().status_pages.ensure_published()
         self._spawn(self._sweep_loop, "sweeper")
+        self._spawn(self._scheduler_loop, "scheduler")
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
         return self
@@ -144,6 +145,31 @@ class LocalTocsin:
                 handler({}, FakeLambdaContext("sweeper"))
             except Exception as exc:  # keep the loop alive; report like a failed invocation
                 print(f"[local] sweeper failed: {exc}")
+
+    def _scheduler_loop(self) -> None:
+        """EventBridge Scheduler's part (its schedules never fire under moto): the action
+        item reminders' hourly run, on the hour in their time zone, as infra/events.py."""
+        from datetime import UTC, datetime
+
+        from tocsin.handlers.container import container
+
+        while True:
+            now = datetime.now(UTC)
+            wait = (container().config.action_items.reminders.next_run(now) - now).total_seconds()
+            if self._stop.wait(max(wait, 1.0)):
+                return
+            try:
+                self.remind_now()
+            except Exception as exc:  # as a failed invocation: the next hour runs again
+                print(f"[local] action item reminders failed: {exc}")
+
+    def remind_now(self) -> dict[str, object]:
+        """Run the action item reminders now (what the schedule invokes)."""
+        from tocsin.handlers.sweeper import REMINDERS_TASK, handler
+
+        from tocsin_local.patches import FakeLambdaContext
+
+        return handler({"task": REMINDERS_TASK}, FakeLambdaContext("sweeper"))  # type: ignore[no-any-return]
 
     def sweep_now(self) -> dict[str, object]:
         from tocsin.handlers.sweeper import handler

@@ -132,6 +132,11 @@ class FakeServer:
         with self._lock:
             self._failures.append(_Failure(status, times, headers or {}, body))
 
+    def clear_failures(self) -> None:
+        """The vendor is back: failures still queued by fail_next are dropped."""
+        with self._lock:
+            self._failures.clear()
+
     def calls(self, method: str | None = None, path: str | None = None) -> list[Request]:
         return [
             r

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -110,3 +111,42 @@ def test_sweeper_runs_every_minute_without_late_retries(template_json: dict[str,
     assert target(rule_target["Arn"]) == sweeper
     _, invoke_config = only(template_json, "AWS::Lambda::EventInvokeConfig")
     assert invoke_config["Properties"]["MaximumRetryAttempts"] == 0
+
+
+def test_overdue_action_items_are_reminded_hourly_by_eventbridge_scheduler(
+    template_json: dict[str, Any],
+) -> None:
+    """One Scheduler schedule, hourly in the reminders' time zone, invokes the sweeper with
+    the reminders task through a role that may invoke the sweeper and nothing else."""
+    from tocsin.config_loader import load_config
+    from tocsin.handlers.sweeper import REMINDERS_TASK
+
+    from infra.paths import CONFIG_DIR
+
+    reminders = load_config(CONFIG_DIR).action_items.reminders
+    sweeper = functions_by_name(template_json)[Function.SWEEPER]
+    [(_, schedule)] = resources(template_json, "AWS::Scheduler::Schedule").items()
+    props = schedule["Properties"]
+    assert props["ScheduleExpression"] == "cron(0 * * * ? *)"
+    assert props["ScheduleExpressionTimezone"] == reminders.timezone
+    assert props["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert props["State"] == ("ENABLED" if reminders.enabled else "DISABLED")
+    schedule_target = props["Target"]
+    assert target(schedule_target["Arn"]) == sweeper
+    assert json.loads(schedule_target["Input"]) == {"task": REMINDERS_TASK}
+    assert schedule_target["RetryPolicy"]["MaximumRetryAttempts"] == 2
+    role_id = target(schedule_target["RoleArn"])
+    role = template_json["Resources"][role_id]["Properties"]
+    [assume] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert assume["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert "aws:SourceAccount" in assume["Condition"]["StringEquals"]
+    granted = [
+        statement
+        for policy in resources(template_json, "AWS::IAM::Policy").values()
+        if any(target(r) == role_id for r in policy["Properties"]["Roles"])
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert {s["Action"] for s in granted} == {"lambda:InvokeFunction"}
+    for statement in granted:
+        for resource in statement["Resource"]:
+            assert sweeper in json.dumps(resource)  # the sweeper (and its versions) only

@@ -4,41 +4,8 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
 
-import pytest
-from click.testing import CliRunner
-from tocsin_local.cli import main
-
-from tests.helpers import TOKEN, Http, wait_for_workflows
-
-
-class _Resp:
-    def __init__(self, status: int, content: bytes) -> None:
-        self.status_code, self.content = status, content
-        self.text = content.decode()
-
-    def json(self) -> Any:
-        return json.loads(self.content)
-
-
-@pytest.fixture
-def cli(http: Http, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The CLI's HTTP requests go to the gateway in this process."""
-
-    def request(method: str, url: str, headers: Any = None, params: Any = None, **_: Any) -> _Resp:
-        path = url.removeprefix("http://tocsin.test") + (f"?{urlencode(params)}" if params else "")
-        resp = http.client.open(path, method=method, headers=headers)
-        return _Resp(resp.status_code, resp.data)
-
-    monkeypatch.setattr("tocsin_local.client.requests.request", request)
-
-    def run(*args: str) -> Any:
-        result = CliRunner().invoke(main, ["--url", "http://tocsin.test", "--token", TOKEN, *args])
-        assert result.exit_code == 0, result.output
-        return result.output
-
-    return run
+from tests.helpers import Http, wait_for_workflows
 
 
 def test_runbooks_commands(http: Http, cli: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import re
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -28,6 +29,7 @@ from tocsin.domain.incidents import Incident, IncidentStatus
 from tocsin.domain.timeline import TimelineEvent
 
 META = "META"
+_REF = re.compile(r"^INC-(\d{1,9})$", re.IGNORECASE)
 MAX_PAGE = 100
 
 
@@ -509,6 +511,16 @@ class IncidentRepository:
             if "ConditionalCheckFailed" in cancellation_codes(exc):
                 return False
             raise
+
+    def by_ref(self, ref: str) -> Incident:
+        """An incident by its id or its human reference (INC-42), or IncidentNotFoundError."""
+        match = _REF.match(ref.strip())
+        if match:
+            found = self.by_number(int(match.group(1)))
+            if found is None:
+                raise IncidentNotFoundError(f"no incident {ref.strip()!r}")
+            return found
+        return self.get(ref.strip())
 
     def by_number(self, number: int) -> Incident | None:
         """The incident numbered `number` (INC-<number>): its pointer, else (incidents numbered

@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from tocsin.domain.action_items import ActionItemsConfig
 from tocsin.domain.chatops import ChatOpsConfig, permission_problems
 from tocsin.domain.durations import Duration
 from tocsin.domain.oncall import EscalationPolicy, PagingConfig, RoleConfig, _default_roles
@@ -155,6 +156,7 @@ class TocsinConfig(Strict):
     status_pages: StatusPagesConfig = StatusPagesConfig()
     chatops: ChatOpsConfig = ChatOpsConfig()
     runbooks: RunbooksConfig = RunbooksConfig()
+    action_items: ActionItemsConfig = ActionItemsConfig()
 
     @model_validator(mode="after")
     def _cross_check(self, info: ValidationInfo) -> TocsinConfig:

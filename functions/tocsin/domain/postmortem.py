@@ -48,6 +48,8 @@ TEAM_SECTIONS: dict[str, tuple[str, str]] = {
         "contributing factors rather than the symptom?",
     ),
 }
+#: what the postmortem shows of an action item
+ACTION_ITEM_FIELDS = ("id", "text", "owner", "due", "priority", "status", "ticket", "done_at")
 #: timeline kinds that are bookkeeping, not part of what happened
 BOOKKEEPING = frozenset({K.WORKFLOW_STEP, K.WORKFLOW_STARTED, K.POSTMORTEM_GENERATED})
 _CHAT = frozenset(
@@ -416,8 +418,7 @@ def build(record: PostmortemRecord) -> dict[str, Any]:
         "stakeholder_updates": _events(events, frozenset({K.STAKEHOLDER_UPDATE}), record.people),
         "status_page_updates": _events(events, frozenset({K.STATUS_PAGE_UPDATED}), record.people),
         "action_items": [
-            {k: item.get(k) for k in ("id", "text", "owner", "due", "priority", "status")}
-            for item in record.action_items
+            {k: item.get(k) for k in ACTION_ITEM_FIELDS} for item in record.action_items
         ],
         "runbooks_markdown": record.runbooks_markdown,
         "timeline": [

@@ -57,6 +57,8 @@ class TimelineKind(StrEnum):
     NOTE = "note"
     DECISION = "decision"
     ACTION_ITEM_ADDED = "action_item_added"
+    #: an action item changed (status, owner, due, priority, text, its ticket)
+    ACTION_ITEM_UPDATED = "action_item_updated"
     #: someone asked for the next escalation level now (chat's Escalate button)
     ESCALATED = "escalated"
     # the incident channel's transcript (services/capture.py): each event's data is
@@ -113,6 +115,11 @@ def describe(event: TimelineEvent) -> str:
         owner = f" → {d['owner']}" if d.get("owner") else ""
         due = f" (due {d['due']})" if d.get("due") else ""
         return f"action item by {by}: {d.get('text', '')}{owner}{due}"
+    if kind is TimelineKind.ACTION_ITEM_UPDATED:
+        changes = ", ".join(
+            f"{k} {v if v is not None else '-'}" for k, v in d.get("changes", {}).items()
+        )
+        return f"action item {d.get('id', '')} by {by}: {changes or 'updated'}"
     if kind is TimelineKind.PAGE_SENT:
         return f"paged {d.get('target', '')} via {d.get('method', '')} ({d.get('level', '')})"
     if kind is TimelineKind.ESCALATION_STARTED:

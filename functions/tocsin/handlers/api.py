@@ -19,6 +19,7 @@ from tocsin.domain.config import MaintenanceWindow
 from tocsin.domain.errors import InvalidRequestError, MaintenanceWindowNotFoundError
 from tocsin.domain.incidents import OPEN_STATUSES, Incident, IncidentStatus
 from tocsin.domain.timeline import TimelineEvent
+from tocsin.handlers.action_items_api import router as action_items_router
 from tocsin.handlers.container import container
 from tocsin.handlers.http import json_error, new_resolver, require_token, user
 from tocsin.handlers.oncall_api import router as oncall_router
@@ -356,6 +357,7 @@ app.include_router(oncall_router)
 app.include_router(statuspage_router)
 app.include_router(runbooks_router)
 app.include_router(postmortem_router)
+app.include_router(action_items_router)
 
 
 @app.exception_handler(AlreadyResolvedError)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from tocsin.domain.config import TocsinConfig
     from tocsin.domain.incidents import Incident
     from tocsin.integrations.registry import AdapterFactory
+    from tocsin.services.action_items import ActionItemService
     from tocsin.services.capture import CaptureService
     from tocsin.services.chatops import ChatOps
     from tocsin.services.escalation import EscalationService
@@ -235,8 +236,21 @@ class Container:
         )
 
     @cached_property
-    def chatops(self) -> ChatOps:
+    def action_items(self) -> ActionItemService:
         from tocsin.dal.actions import ActionItemStore
+        from tocsin.services.action_items import ActionItemService
+
+        return ActionItemService(
+            self.config,
+            ActionItemStore(self.settings.table_name),
+            self.incident_repo,
+            self.adapters.get,
+            self.public_url,
+            clock=self.incidents.clock,
+        )
+
+    @cached_property
+    def chatops(self) -> ChatOps:
         from tocsin.dal.chatops import ChannelDirectory, DraftStore
         from tocsin.services.chatops import ChatOps
 
@@ -252,7 +266,7 @@ class Container:
             incident_service=lambda: self.incidents,
             escalations=lambda: self.escalations,
             response=lambda: self.response,
-            actions=lambda: ActionItemStore(table),
+            action_items=lambda: self.action_items,
             runbooks=lambda: self.runbooks,
             postmortems=lambda: self.postmortems,
             clock=self.incidents.clock,

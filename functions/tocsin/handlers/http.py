@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from tocsin.domain.action_items import ActionItemNotFoundError
 from tocsin.domain.errors import (
     IncidentNotFoundError,
     InvalidRequestError,
@@ -102,6 +103,7 @@ def new_resolver(validation: bool = True) -> APIGatewayHttpResolver:
     @app.exception_handler(MaintenanceWindowNotFoundError)
     @app.exception_handler(StatusPageNotFoundError)
     @app.exception_handler(UnknownSourceError)
+    @app.exception_handler(ActionItemNotFoundError)
     def _not_found(exc: Exception) -> Response[Any]:
         return json_error(404, str(exc))
 

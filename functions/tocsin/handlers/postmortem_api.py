@@ -12,6 +12,8 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from tocsin.dal.postmortems import CONTENT_TYPES
+from tocsin.domain.errors import InvalidRequestError
+from tocsin.handlers.action_items_api import NewActionItem
 from tocsin.handlers.container import container
 from tocsin.handlers.http import require_token, user
 
@@ -47,6 +49,11 @@ class SectionsRequest(BaseModel):
     )
     version: int | None = Field(
         default=None, ge=0, description="the sections' version you read; a stale one gets 409"
+    )
+    action_items: list[NewActionItem] | None = Field(
+        default=None,
+        max_length=50,
+        description="follow-ups to add as action items (one per text: saving again adds none)",
     )
     by: str | None = Field(default=None, max_length=128, description="who writes")
 
@@ -110,11 +117,23 @@ def get_sections(id: str) -> dict[str, Any]:
 )
 def put_sections(id: str, request: Annotated[SectionsRequest, Body()]) -> GeneratedPostmortem:
     require_token(router, API_TOKEN)
-    made = container().postmortems.save_sections(
-        id,
-        user(request.by or "api"),
-        sections=request.sections,
-        markdown=request.markdown,
-        version=request.version,
-    )
+    c = container()
+    actor = user(request.by or "api")
+    if request.sections is None and request.markdown is None and not request.action_items:
+        raise InvalidRequestError("nothing to save: give sections, markdown or action_items")
+    made = None
+    if request.sections is not None or request.markdown is not None:
+        made = c.postmortems.save_sections(
+            id, actor, sections=request.sections, markdown=request.markdown, version=request.version
+        )
+    if request.action_items:
+        created = c.action_items.create_many(
+            id,
+            [i.model_dump(exclude={"created_by"}) for i in request.action_items],
+            actor,
+            source="postmortem",
+        )
+        if made is None or any(new for _, new in created):
+            made = c.postmortems.generate(id, actor, "action items added")
+    assert made is not None
     return _out(made)

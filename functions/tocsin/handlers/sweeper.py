@@ -1,5 +1,7 @@
 """Every minute: auto-resolve quiet incidents, finish stalled ones, enforce SLAs (see
-services/sweeper.py), and keep the status pages current (services/statuspage.py)."""
+services/sweeper.py), keep the status pages current (services/statuspage.py) and do the
+action items' ticket work (services/action_items.py). Every hour, from EventBridge Scheduler:
+remind owners of overdue action items."""
 
 from __future__ import annotations
 
@@ -15,9 +17,18 @@ from tocsin.services.sweeper import sweep
 logger = Logger(service="tocsin")
 
 
+#: the input of the EventBridge Scheduler schedule (infra/events.py) and of local mode's
+#: scheduler: remind owners of overdue action items
+REMINDERS_TASK = "action-item-reminders"
+
+
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     c = container()
+    if isinstance(event, dict) and event.get("task") == REMINDERS_TASK:
+        reminded = asdict(c.action_items.remind_overdue())
+        logger.info("action item reminders done", extra={"report": reminded})
+        return {"reminders": reminded}
     report = sweep(c.incident_repo, c.incidents, c.config, c.sla)
     result = asdict(report)
     if c.config.status_pages.pages:
@@ -27,5 +38,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         except Exception as exc:  # the incidents' sweep above is done; retried next minute
             logger.exception("status page refresh failed")
             result["failed"]["status_pages"] = f"{type(exc).__name__}: {exc}"
+    try:  # tickets of new action items, and of items done here
+        result["action_item_tickets"] = asdict(c.action_items.sync_tickets())
+    except Exception as exc:  # retried next minute, like everything the sweeper does
+        logger.exception("action item ticket sync failed")
+        result["failed"]["action_item_tickets"] = f"{type(exc).__name__}: {exc}"
     logger.info("sweep done", extra={"report": result})
     return result

@@ -27,10 +27,11 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tocsin.dal.chatops import ChannelDirectory, DraftStore
+from tocsin.domain.action_items import parse_due
 from tocsin.domain.chatops import (
     ACKNOWLEDGE,
     ANYONE,
@@ -44,7 +45,7 @@ from tocsin.domain.chatops import (
     SET_SEVERITY,
     TEAM,
 )
-from tocsin.domain.clock import iso, utcnow
+from tocsin.domain.clock import utcnow
 from tocsin.domain.config import TocsinConfig
 from tocsin.domain.errors import InvalidRequestError, InvalidTransitionError
 from tocsin.domain.incidents import OPEN_STATUSES, Incident
@@ -54,9 +55,9 @@ from tocsin.domain.timeline import Actor, ActorKind, TimelineEvent, TimelineKind
 from tocsin.integrations.ports import Action, ChatMessage
 
 if TYPE_CHECKING:
-    from tocsin.dal.actions import ActionItemStore
     from tocsin.dal.incidents import IncidentRepository
     from tocsin.dal.steps import StepStore
+    from tocsin.services.action_items import ActionItemService
     from tocsin.services.escalation import EscalationService
     from tocsin.services.incidents import IncidentService
     from tocsin.services.postmortem import PostmortemService
@@ -84,7 +85,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "preview the incident's status page update (the template's wording unless you give "
         "text), then Publish or Cancel",
     ),
-    "action": ("[INC-42] <text> [@owner] [due: 2026-12-01|tomorrow|3d|2w]", "add an action item"),
+    "action": (
+        "[INC-42] <text> [@owner] [due: 2026-12-01|tomorrow|3d|2w] | list | done <id>",
+        "add an action item, list them, or mark one done",
+    ),
     "decision": ("[INC-42] <text>", "record a key decision"),
     "note": ("[INC-42] <text>", "add a note to the timeline"),
     "timeline": ("[INC-42] [n]", "the last n timeline events (default 15)"),
@@ -132,6 +136,8 @@ _CHANNEL_NUMBER = re.compile(r"^[a-z][a-z0-9]*-(\d{1,9})(?:-|$)")
 #: a user as chat writes it: Slack `<@U123|name>` / `<@U123>`, or `@alice`
 _MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$|^@?([A-Za-z0-9][A-Za-z0-9_.-]{0,63})$")
 _DUE = re.compile(r"^(?:due:)?(\d{4}-\d{2}-\d{2}|today|tomorrow|\d{1,3}[dw])$", re.IGNORECASE)
+T = TypeVar("T")
+_ACTION_ID = re.compile(r"^ai-[0-9a-f]{16}$", re.IGNORECASE)
 #: incidents listed when a command does not say which one it is about
 LIST_OPEN = 10
 #: the most a note, decision, action item or update keeps (Slack's section limit)
@@ -233,7 +239,7 @@ class ChatOps:
         incident_service: Callable[[], IncidentService] | None = None,
         escalations: Callable[[], EscalationService] | None = None,
         response: Callable[[], ResponseSteps] | None = None,
-        actions: Callable[[], ActionItemStore] | None = None,
+        action_items: Callable[[], ActionItemService] | None = None,
         runbooks: Callable[[], RunbookService] | None = None,
         clock: Callable[[], datetime] = utcnow,
         postmortems: Callable[[], PostmortemService] | None = None,
@@ -249,7 +255,7 @@ class ChatOps:
         self._incident_service = incident_service
         self._escalations = escalations
         self._response = response
-        self._actions = actions
+        self._action_items = action_items
         self._runbooks = runbooks
         self.clock = clock
 
@@ -257,28 +263,23 @@ class ChatOps:
     # status page does not build the escalation machinery)
     @property
     def incident_service(self) -> IncidentService:
-        assert self._incident_service is not None, "ChatOps was built without IncidentService"
-        return self._incident_service()
+        return _built(self._incident_service, "the incident service")
 
     @property
     def escalations(self) -> EscalationService:
-        assert self._escalations is not None, "ChatOps was built without EscalationService"
-        return self._escalations()
+        return _built(self._escalations, "the escalation service")
 
     @property
     def response(self) -> ResponseSteps:
-        assert self._response is not None, "ChatOps was built without the response steps"
-        return self._response()
+        return _built(self._response, "the response steps")
 
     @property
-    def actions(self) -> ActionItemStore:
-        assert self._actions is not None, "ChatOps was built without the action item store"
-        return self._actions()
+    def action_items(self) -> ActionItemService:
+        return _built(self._action_items, "the action item service")
 
     @property
     def runbooks(self) -> RunbookService:
-        assert self._runbooks is not None, "ChatOps was built without the runbook service"
-        return self._runbooks()
+        return _built(self._runbooks, "the runbook service")
 
     # --- commands ---------------------------------------------------------------------------
     def command(self, request: Request) -> Answer:
@@ -643,49 +644,49 @@ class ChatOps:
         return Reply(f"{word.capitalize()} added to {incident.ref}'s timeline.")
 
     def action(self, request: Request, incident: Incident, args: str) -> Answer:
+        words = args.split()
+        if (
+            len(words) == 2
+            and words[0].lower() in ("done", "reopen", "cancel")
+            and _ACTION_ID.match(words[1])
+        ):
+            status = {"done": "done", "reopen": "open", "cancel": "cancelled"}[words[0].lower()]
+            person = self.person_of(request)
+            item = self.action_items.update(
+                incident.id, words[1].lower(), self.actor(request, person), status=status
+            )
+            return Reply(f"Action item {item.id} is {item.status.value}: {item.text[:200]}")
+        if args.strip().lower() == "list":
+            items = self.action_items.for_incident(incident.id)
+            lines = [
+                f"{'☑' if i.status.value == 'done' else '☐'} {i.id} {i.text[:150]}"
+                + (f" → {i.owner}" if i.owner else "")
+                + (f" (due {i.due})" if i.due else "")
+                + (f" [{i.ticket['key']}]" if i.ticket else "")
+                for i in items
+            ]
+            return Reply(f"{incident.ref}: {len(items)} action items", lines or ["none yet"])
         text, owner, due = self._parse_action(request, args)
         if not text:
             return Reply(
-                f"What needs doing? `{SLASH} action <text> [@owner] [due: 2026-12-01|tomorrow|3d]`."
+                f"What needs doing? `{SLASH} action <text> [@owner] [due: 2026-12-01|tomorrow|3d]`"
+                f", `{SLASH} action list`, `{SLASH} action done <id>`."
             )
         person = self.person_of(request)
-        at = request.at or self.clock()
-        item_id = "ai-" + _digest(f"{incident.id}:{request.delivery or secrets.token_hex(8)}")[:16]
-        item, created = self.actions.create(
-            {
-                "id": item_id,
-                "incident_id": incident.id,
-                "text": text[:MAX_TEXT],
-                "owner": owner,
-                "due": due.isoformat() if due else None,
-                "priority": "medium",
-                "status": "open",
-                "created_by": person or request.user_id,
-                "created_at": iso(at),
-                "source": request.provider,
-            }
+        item, _created = self.action_items.create(
+            incident.id,
+            text[:MAX_TEXT],
+            self.actor(request, person),
+            owner=owner,
+            due=due,
+            source=request.provider,
+            key=request.delivery or None,
+            at=request.at or self.clock(),
         )
-        if created:
-            self.incidents.append_timeline(
-                TimelineEvent(
-                    id=f"action-{item_id}",
-                    incident_id=incident.id,
-                    at=at,
-                    kind=TimelineKind.ACTION_ITEM_ADDED,
-                    actor=self.actor(request, person),
-                    data={
-                        "id": item_id,
-                        "text": item["text"],
-                        "owner": owner,
-                        "due": item.get("due"),
-                        "priority": item["priority"],
-                    },
-                )
-            )
         extra = "".join(
-            [f", owner {owner}" if owner else "", f", due {item['due']}" if item.get("due") else ""]
+            [f", owner {item.owner}" if item.owner else "", f", due {item.due}" if item.due else ""]
         )
-        return Reply(f"Action item {item_id} added to {incident.ref}{extra}: {item['text'][:200]}")
+        return Reply(f"Action item {item.id} added to {incident.ref}{extra}: {item.text[:200]}")
 
     def _parse_action(self, request: Request, args: str) -> tuple[str, str | None, date | None]:
         """`<text> [@owner] [due]`: the owner is a mention anywhere, the due date a trailing
@@ -694,7 +695,7 @@ class ChatOps:
         owner: str | None = None
         due: date | None = None
         if words and (m := _DUE.match(words[-1])):
-            due = _due_date(m.group(1).lower(), (request.at or self.clock()).date())
+            due = parse_due(m.group(1).lower(), (request.at or self.clock()).date())
             words.pop()
             if words and words[-1].lower() == "due":
                 words.pop()
@@ -1230,21 +1231,6 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _due_date(word: str, today: date) -> date:
-    if word == "today":
-        return today
-    if word == "tomorrow":
-        return today + timedelta(days=1)
-    if word[-1] in "dw" and word[:-1].isdigit():
-        return today + timedelta(days=int(word[:-1]) * (7 if word[-1] == "w" else 1))
-    try:
-        return date.fromisoformat(word)
-    except ValueError:
-        raise InvalidRequestError(
-            f"{word!r} is not a date (2026-12-01, tomorrow, 3d, 2w)"
-        ) from None
-
-
 def incident_actions(config: TocsinConfig, incident: Incident) -> tuple[Action, ...]:
     """The buttons on the incident summary and on pages: Acknowledge, Escalate, Set severity,
     Resolve (a resolved incident gets none)."""
@@ -1278,3 +1264,8 @@ def incident_actions(config: TocsinConfig, incident: Incident) -> tuple[Action, 
         )
     )
     return tuple(actions)
+
+
+def _built(factory: Callable[[], T] | None, what: str) -> T:
+    assert factory is not None, f"ChatOps was built without {what}"
+    return factory()

@@ -26,7 +26,13 @@ from tocsin.dal.postmortems import CONTENT_TYPES, PostmortemStore, postmortem_ke
 from tocsin.domain.clock import iso, utcnow
 from tocsin.domain.errors import IncidentNotFoundError, InvalidRequestError
 from tocsin.domain.incidents import Incident
-from tocsin.domain.postmortem import BOOKKEEPING, TEAM_SECTIONS, PostmortemRecord, build
+from tocsin.domain.postmortem import (
+    ACTION_ITEM_FIELDS,
+    BOOKKEEPING,
+    TEAM_SECTIONS,
+    PostmortemRecord,
+    build,
+)
 from tocsin.domain.timeline import Actor, TimelineEvent, TimelineKind
 from tocsin.services.postmortem_render import (
     md_escape,
@@ -54,7 +60,6 @@ MAX_IMAGE_BYTES = 2_000_000
 MAX_IMAGES_BYTES = 12_000_000
 EMBEDDABLE = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 MAX_SECTION_CHARS = 20_000
-_REF = re.compile(r"^INC-(\d{1,9})$", re.IGNORECASE)
 _SECTION = re.compile(
     r"<!-- tocsin:section ([a-z_]+) -->\n(.*?)\n?<!-- /tocsin:section -->", re.DOTALL
 )
@@ -106,13 +111,8 @@ class PostmortemService:
 
     # --- which incident -----------------------------------------------------------------------
     def incident(self, ref: str) -> Incident:
-        match = _REF.match(ref.strip())
-        if match:
-            found = self.incidents.by_number(int(match.group(1)))
-            if found is None:
-                raise IncidentNotFoundError(f"no incident {ref!r}")
-            return found
-        return self.incidents.get(ref.strip())
+        """An incident by id or by reference (INC-42)."""
+        return self.incidents.by_ref(ref)
 
     def link(self, incident_id: str, fmt: str = "html") -> str:
         return f"{self.public_url().rstrip('/')}/v1/incidents/{incident_id}/postmortem?format={fmt}"
@@ -150,7 +150,9 @@ class PostmortemService:
             alerts=self.alerts.incident_alerts(incident.id),
             roles=self.roles().roles(incident.id) if self.roles is not None else [],
             status_records=records,
-            action_items=self.actions.for_incident(incident.id),
+            action_items=[
+                a.model_dump(mode="json") for a in self.actions.for_incident(incident.id)
+            ],
             sections=self.store.sections(incident.id)["sections"],
             people={p.id: p.name for p in self.config.people},
             team=team.name if team else None,
@@ -168,7 +170,13 @@ class PostmortemService:
             str(incident.version),
             repr(sorted((k, v) for k, v in incident.links.items() if k != "postmortem")),
             latest[-1].id if latest else "-",
-            repr(self.actions.for_incident(incident.id)),
+            # the items as the document shows them (a reminder sent changes nothing here)
+            repr(
+                [
+                    a.model_dump(mode="json", include=set(ACTION_ITEM_FIELDS))
+                    for a in self.actions.for_incident(incident.id)
+                ]
+            ),
             str(self.store.sections(incident.id)["version"]),
         ]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]

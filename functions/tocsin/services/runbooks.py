@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from tocsin.domain.clock import utcnow
 from tocsin.domain.config import TocsinConfig
-from tocsin.domain.errors import IncidentNotFoundError, TocsinError
+from tocsin.domain.errors import TocsinError
 from tocsin.domain.incidents import Incident
 from tocsin.domain.runbooks import Runbook, RunbookStats, StalenessEntry, staleness
 from tocsin.domain.timeline import Actor, ActorKind, TimelineEvent, TimelineKind
@@ -48,7 +48,6 @@ PREVIEW_AGENTS = re.compile(
     re.IGNORECASE,
 )
 _TEMPLATES = Path(__file__).parent.parent / "templates" / "runbooks"
-_INCIDENT_REF = re.compile(r"^inc-(\d+)$", re.IGNORECASE)
 
 
 class RunbookNotFoundError(TocsinError):
@@ -93,13 +92,7 @@ class RunbookService:
 
     def incident(self, ref: str) -> Incident:
         """An incident by id or by reference (INC-42)."""
-        match = _INCIDENT_REF.match(ref.strip())
-        if match:
-            found = self.incidents.by_number(int(match.group(1)))
-            if found is None:
-                raise IncidentNotFoundError(f"no incident {ref!r}")
-            return found
-        return self.incidents.get(ref)
+        return self.incidents.by_ref(ref)
 
     # --- ranking -----------------------------------------------------------------------------------
     def suggest(
