@@ -1,9 +1,11 @@
 """A fake Jira Cloud REST API v3: create issue, JQL search (search/jql), remote links, comments.
 
 Requests are checked against the published formats: Basic auth (email:API token), the create
-request against the OpenAPI example's structure (tests/fixtures/vendor/jira), rich text as
-Atlassian Document Format. Creates answer with the OpenAPI 201 example's shape. State is kept,
-so idempotency is observable (issues, remote links by globalId, comments).
+request against the OpenAPI example's structure (tests/fixtures/vendor/jira), `duedate` as
+YYYY-MM-DD, rich text as Atlassian Document Format. Creates answer with the OpenAPI 201
+example's shape. State is kept, so idempotency is observable (issues, remote links by globalId,
+comments). A test lists fields the project's create screen lacks (`off_screen`: Jira answers
+400 with `errors.<field>` then).
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tests.fakes.server import FakeServer, FormatViolation, Reply, Request, require, route
+from tests.fakes.server import (
+    FakeServer,
+    FormatViolation,
+    Reply,
+    Request,
+    is_day,
+    require,
+    route,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vendor" / "jira"
 
@@ -27,12 +37,7 @@ def load_fixture(name: str) -> Any:
 CREATE_REQUEST = load_fixture("rest_v3_create_issue_request_openapi_example.json")
 CREATE_RESPONSE = load_fixture("rest_v3_create_issue_response_201_openapi_example.json")
 
-PRIORITY_NOT_ON_SCREEN = {
-    "errorMessages": [],
-    "errors": {
-        "priority": "Field 'priority' cannot be set. It is not on the appropriate screen, or unknown."
-    },
-}
+NOT_ON_SCREEN = "Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
 ISSUE_NOT_FOUND = {
     "errorMessages": ["Issue does not exist or you do not have permission to see it."],
     "errors": {},
@@ -109,8 +114,8 @@ class FakeJira(FakeServer):
         self.email = email
         self.api_token = api_token
         self.project_key = project_key
-        #: projects whose create screen lacks Priority (Jira answers 400 errors.priority)
-        self.priority_on_screen = True
+        #: fields the project's create screen lacks (Jira answers 400 errors.<field>)
+        self.off_screen: set[str] = set()
         #: when set, creates answer 400 with this body (a validation error Jira would give)
         self.reject_create: dict[str, Any] | None = None
         self.issues: dict[str, dict[str, Any]] = {}  # key -> {"id", "key", "fields"}
@@ -194,8 +199,11 @@ class FakeJira(FakeServer):
             )
         if "priority" in fields:
             _ref_object(fields["priority"], "fields.priority")
-            if not self.priority_on_screen:
-                return 400, PRIORITY_NOT_ON_SCREEN
+        if "duedate" in fields:
+            require(is_day(fields["duedate"]), "fields.duedate must be a date as YYYY-MM-DD")
+        refused = {f: NOT_ON_SCREEN.format(name=f) for f in sorted(self.off_screen) if f in fields}
+        if refused:  # Jira reports every field it cannot set, in one answer
+            return 400, {"errorMessages": [], "errors": refused}
         if self.reject_create is not None:
             return 400, self.reject_create
         project = fields["project"].get("key")

@@ -13,11 +13,12 @@ import base64
 import hashlib
 import re
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tocsin.integrations.http import JsonHttp
+from tocsin.integrations.http import JsonHttp, Response, iso_day
 from tocsin.integrations.ports import PermanentIntegrationError, TicketRef
 
 PROVIDER = "jira"
@@ -31,6 +32,9 @@ LABEL_MAX = 255
 GLOBAL_ID_MAX = 255
 LABEL_PREFIX = "tocsin-"
 _URL = re.compile(r"https?://[^\s<>\"]+")
+#: fields a project's create screen may lack: Jira then answers 400 with `errors.<field>`, and
+#: the issue is created without them (a ticket without priority or due date beats none)
+SCREEN_OPTIONAL = ("priority", "duedate")
 
 
 class Options(BaseModel):
@@ -170,7 +174,12 @@ class JiraTicketing:
         return self._ref(issue["id"], issue["key"])
 
     def create_ticket(
-        self, key: str, summary: str, description: str, priority: str | None
+        self,
+        key: str,
+        summary: str,
+        description: str,
+        priority: str | None,
+        due: date | None = None,
     ) -> TicketRef:
         existing = self.find_ticket(key)
         if existing:
@@ -187,11 +196,9 @@ class JiraTicketing:
         priority_name = self.options.priorities.get(priority) if priority else None
         if priority_name:
             fields["priority"] = {"name": priority_name}
-        resp = self._http.post("/rest/api/3/issue", {"fields": fields}, ok=(400,))
-        if resp.status == 400 and "priority" in fields and _field_error(resp.body, "priority"):
-            # the project's create screen has no Priority field: create the issue without it
-            fields.pop("priority")
-            resp = self._http.post("/rest/api/3/issue", {"fields": fields}, ok=(400,))
+        if due is not None:
+            fields["duedate"] = iso_day(due)
+        resp = self._create_issue(fields)
         if resp.status == 400:
             raise PermanentIntegrationError(
                 PROVIDER, f"POST /rest/api/3/issue -> 400: {_error_text(resp.body)}", 400
@@ -202,6 +209,20 @@ class JiraTicketing:
                 PROVIDER, "POST /rest/api/3/issue: answer without id/key"
             )
         return self._ref(created["id"], created["key"])
+
+    def _create_issue(self, fields: dict[str, Any]) -> Response:
+        """POST the issue; when Jira refuses fields of SCREEN_OPTIONAL because the project's
+        create screen lacks them (400 with `errors.<field>`), post it again without those. A
+        400 that remains is returned."""
+        while True:
+            resp = self._http.post("/rest/api/3/issue", {"fields": fields}, ok=(400,))
+            if resp.status != 400:
+                return resp
+            refused = [n for n in SCREEN_OPTIONAL if n in fields and _field_error(resp.body, n)]
+            if not refused:
+                return resp
+            for name in refused:  # each round drops at least one: at most one retry per field
+                del fields[name]
 
     def add_link(self, ticket: TicketRef, title: str, url: str) -> None:
         body = {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import asdict
+from datetime import date
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -21,6 +22,7 @@ from tocsin.dal.aws import client
 from tocsin.dal.dynamo import deser, is_conditional_failure, query_all, ser, ser_value
 from tocsin.domain.clock import iso, utcnow
 from tocsin.domain.ids import ulid
+from tocsin.integrations.http import iso_day
 from tocsin.integrations.ports import (
     BridgeRef,
     ChannelRef,
@@ -195,7 +197,12 @@ class LocalTicketing(_Recorder):
         return self._ref(found) if found else None
 
     def create_ticket(
-        self, key: str, summary: str, description: str, priority: str | None
+        self,
+        key: str,
+        summary: str,
+        description: str,
+        priority: str | None,
+        due: date | None = None,
     ) -> TicketRef:
         ticket_key = f"LOCAL-{_short(key)[:6].upper()}"
         item = self.put_new(
@@ -207,6 +214,7 @@ class LocalTicketing(_Recorder):
                 "summary": summary,
                 "description": description,
                 "priority": priority,
+                "due": iso_day(due) if due is not None else None,
             },
         )
         return self._ref(item)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 from pydantic import ValidationError
 from tocsin.integrations import asana
+from tocsin.integrations.http import JsonHttp
 from tocsin.integrations.ports import (
     PermanentIntegrationError,
     RetryableIntegrationError,
@@ -134,6 +136,30 @@ def test_without_severity_or_description(fake: FakeAsana) -> None:
     assert body["data"]["workspace"] == fake.workspace_gid
     assert make(fake).find_ticket(KEY) is not None
     assert fake.violations == []
+
+
+def test_due_date_is_the_tasks_due_on(fake: FakeAsana) -> None:
+    ref = make(fake).create_ticket(KEY, "Rotate the keys", "details", "SEV2", due=date(2025, 3, 14))
+
+    (body,) = task_posts(fake)
+    assert body["data"]["due_on"] == "2025-03-14"
+    assert "due_at" not in body["data"]
+    assert fake.tasks[ref.id]["due_on"] == "2025-03-14"
+    assert fake.violations == []
+
+
+def test_the_fake_checks_due_on_like_asana(fake: FakeAsana) -> None:
+    """Asana's formats, as the fake enforces them (the adapter cannot send these)."""
+    http = JsonHttp("asana", fake.url + PREFIX, auth=lambda: {"Authorization": f"Bearer {TOKEN}"})
+    task = {"name": "x", "projects": [fake.project_gid]}
+    for bad in (
+        {"due_on": "14/03/2025"},
+        {"due_on": "2025-03-14", "due_at": "2025-03-14T10:00:00Z"},
+    ):
+        with pytest.raises(PermanentIntegrationError) as info:
+            http.post("/tasks", {"data": {**task, **bad}})
+        assert info.value.status == 400
+    assert len(fake.violations) == 2 and fake.tasks == {}
 
 
 # --- links and comments -----------------------------------------------------------------------

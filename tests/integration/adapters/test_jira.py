@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 import socket
 from collections.abc import Iterator
+from datetime import date, datetime
 
 import pytest
 from pydantic import ValidationError
 from tocsin.integrations import jira
+from tocsin.integrations.http import JsonHttp
 from tocsin.integrations.ports import (
     PermanentIntegrationError,
     RetryableIntegrationError,
@@ -17,12 +19,18 @@ from tocsin.integrations.ports import (
     TicketRef,
 )
 
-from tests.fakes.jira import CREATE_REQUEST, CREATE_RESPONSE, FakeJira, adf_text
+from tests.fakes.jira import (
+    CREATE_REQUEST,
+    CREATE_RESPONSE,
+    FakeJira,
+    adf_text,
+)
 
 EMAIL = "ops-bot@example.com"
 TOKEN = "ATATT3xFfGF0-jira-s3cr3t-token"
 BASIC = base64.b64encode(f"{EMAIL}:{TOKEN}".encode()).decode()
 KEY = "inc-01j9zq5k3v8m2n4p6r8t0w2y4a"
+DUE = date(2025, 3, 14)
 
 
 @pytest.fixture
@@ -142,7 +150,7 @@ def test_unmapped_or_missing_severity_sets_no_priority(fake: FakeJira) -> None:
 
 
 def test_priority_not_on_the_create_screen_retries_once_without_it(fake: FakeJira) -> None:
-    fake.priority_on_screen = False
+    fake.off_screen = {"priority"}
 
     ref = make(fake).create_ticket(KEY, "Checkout errors", "details", "SEV1")
 
@@ -152,6 +160,76 @@ def test_priority_not_on_the_create_screen_retries_once_without_it(fake: FakeJir
     assert "priority" not in second["fields"]
     assert {k: v for k, v in first["fields"].items() if k != "priority"} == second["fields"]
     assert fake.violations == []
+
+
+def test_due_date_is_sent_as_duedate(fake: FakeJira) -> None:
+    adapter = make(fake)
+    adapter.create_ticket("inc-a", "Rotate the keys", "action item", "SEV2", due=DUE)
+    adapter.create_ticket("inc-b", "Add an alert", "action item", "SEV2", DUE)  # positionally
+    adapter.create_ticket("inc-c", "Fix the runbook", "a", None, due=datetime(2025, 3, 14, 23, 30))
+    adapter.create_ticket("inc-d", "No deadline", "action item", "SEV2")
+
+    sent = [body["fields"] for body in creates(fake)]
+    assert [f.get("duedate") for f in sent] == ["2025-03-14", "2025-03-14", "2025-03-14", None]
+    assert "duedate" in CREATE_REQUEST["fields"]  # a field of the published example
+    assert fake.issues["OPS-1"]["fields"]["duedate"] == "2025-03-14"
+    assert fake.violations == []
+
+
+def test_duedate_not_on_the_create_screen_retries_once_without_it(fake: FakeJira) -> None:
+    fake.off_screen = {"duedate"}
+
+    ref = make(fake).create_ticket(KEY, "Rotate the keys", "details", "SEV1", due=DUE)
+
+    assert ref.key == "OPS-1"
+    first, second = creates(fake)
+    assert first["fields"]["duedate"] == "2025-03-14"
+    assert "duedate" not in second["fields"]
+    assert second["fields"]["priority"] == {"name": "Highest"}  # the screen has Priority
+    assert {k: v for k, v in first["fields"].items() if k != "duedate"} == second["fields"]
+    assert fake.violations == []
+
+
+def test_neither_priority_nor_duedate_on_the_screen_one_retry_without_both(
+    fake: FakeJira,
+) -> None:
+    fake.off_screen = {"priority", "duedate"}
+
+    ref = make(fake).create_ticket(KEY, "Rotate the keys", "details", "SEV1", due=DUE)
+
+    assert ref.key == "OPS-1"
+    first, second = creates(fake)  # Jira names both fields in one answer: one retry
+    assert {"priority", "duedate"} <= set(first["fields"])
+    assert not {"priority", "duedate"} & set(second["fields"])
+    assert fake.violations == []
+
+
+def test_a_field_refused_again_is_not_retried_forever(fake: FakeJira) -> None:
+    fake.off_screen = {"duedate"}
+    fake.reject_create = {"errorMessages": [], "errors": {"duedate": "Due date is required."}}
+
+    with pytest.raises(PermanentIntegrationError) as info:
+        make(fake).create_ticket(KEY, "Rotate the keys", "details", "SEV1", due=DUE)
+
+    assert info.value.status == 400 and "Due date is required." in info.value.message
+    assert len(creates(fake)) == 2  # with the due date, then without it; then it gives up
+
+
+def test_the_fake_checks_duedate_like_jira(fake: FakeJira) -> None:
+    """Jira's formats, as the fake enforces them (the adapter cannot send these)."""
+    http = JsonHttp(jira.PROVIDER, fake.url, auth=lambda: {"Authorization": f"Basic {BASIC}"})
+    make(fake).create_ticket(KEY, "Rotate the keys", "details", None)
+    fields = {"project": {"key": "OPS"}, "issuetype": {"name": "Task"}, "summary": "x"}
+    bad = [
+        ("POST", "/rest/api/3/issue", {"fields": {**fields, "duedate": "14/03/2025"}}),
+        ("POST", "/rest/api/3/issue", {"fields": {**fields, "duedate": "2025-02-30"}}),
+    ]
+    for method, path, body in bad:
+        with pytest.raises(PermanentIntegrationError) as info:
+            http.request(method, path, body)
+        assert info.value.status == 400, body
+    assert len(fake.violations) == 2
+    assert list(fake.issues) == ["OPS-1"]
 
 
 def test_other_400_is_permanent_and_not_retried(fake: FakeJira) -> None:
