@@ -1,4 +1,5 @@
-"""A fake Asana REST API (1.0): tasks in a project, a project's task list, stories (comments).
+"""A fake Asana REST API (1.0): tasks in a project (create, get, update), a project's task
+list, stories (comments).
 
 Requests are checked against the published format (https://developers.asana.com/reference):
 Bearer auth, the `{"data": {...}}` envelope on writes, fields that exist on a task / story,
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.fakes.server import (
@@ -43,7 +45,7 @@ def _error(status: int, message: str) -> Reply:
 
 
 def _check_task_fields(data: dict[str, Any]) -> None:
-    """The task fields the adapter writes."""
+    """The task fields the adapter writes, on create and update."""
     if data.get("due_on") is not None:
         require(is_day(data["due_on"]), "data.due_on must be a date as YYYY-MM-DD")
         require(data.get("due_at") is None, "give due_on or due_at, not both")
@@ -177,6 +179,7 @@ class FakeAsana(FakeServer):
             "name": data["name"],
             "notes": data.get("notes", ""),
             "completed": data.get("completed", False),
+            "completed_at": None,
             "due_on": data.get("due_on"),
             "due_at": None,
             "projects": list(projects),
@@ -209,6 +212,25 @@ class FakeAsana(FakeServer):
         task = self.tasks.get(request.match["task"])
         if task is None:
             return _error(404, f"task: Unknown object: {request.match['task']}")
+        return 200, {"data": self._select(task, self._opt_fields(request), tuple(task))}
+
+    @route("PUT", PREFIX + r"/tasks/(?P<task>\d+)")
+    def update_task(self, request: Request) -> Reply:
+        """Only the fields given change; the answer is the updated task."""
+        if denied := self._auth(request):
+            return denied
+        assert request.match is not None
+        data = self._data(request, TASK_REQUEST_FIELDS)
+        _check_task_fields(data)
+        task = self.tasks.get(request.match["task"])
+        if task is None:
+            return _error(404, f"task: Unknown object: {request.match['task']}")
+        with self._lock:
+            if data.get("completed") is True and not task["completed"]:
+                task["completed_at"] = datetime.now(UTC).isoformat(timespec="milliseconds")
+            elif data.get("completed") is False:
+                task["completed_at"] = None
+            task.update(data)
         return 200, {"data": self._select(task, self._opt_fields(request), tuple(task))}
 
     @route("GET", PREFIX + r"/projects/(?P<project>\d+)/tasks")

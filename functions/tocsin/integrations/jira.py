@@ -5,6 +5,10 @@ from the incident key (`tocsin-<key>`), so `find_ticket` finds it again with a J
 (`POST /rest/api/3/search/jql`). Rich text (description, comments) is sent as Atlassian
 Document Format. Remote links use a `globalId` derived from the URL: Jira updates the link
 with that globalId instead of adding a second one.
+
+Whether a ticket is finished is read from its status's category (`statusCategory.key` is
+`done`), never from the status's name, which each workflow chooses ("Done", "Closed",
+"Shipped"); completing one takes the first transition the workflow offers into that category.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ _URL = re.compile(r"https?://[^\s<>\"]+")
 #: fields a project's create screen may lack: Jira then answers 400 with `errors.<field>`, and
 #: the issue is created without them (a ticket without priority or due date beats none)
 SCREEN_OPTIONAL = ("priority", "duedate")
+#: the status category of finished issues (`new` and `indeterminate` are the others)
+DONE = "done"
 
 
 class Options(BaseModel):
@@ -236,6 +242,51 @@ class JiraTicketing:
         if not doc["content"]:
             return  # Jira refuses empty comments; nothing to say
         self._http.post(f"/rest/api/3/issue/{ticket.key}/comment", {"body": doc})
+
+    def ticket_done(self, ticket: TicketRef) -> bool:
+        path = f"/rest/api/3/issue/{ticket.key}"
+        issue = _object(self._http.get(path, {"fields": "status"}).body)
+        category = _category(_object(issue.get("fields")).get("status"))
+        if category is None:
+            raise PermanentIntegrationError(
+                PROVIDER, f"GET {path}: answer without fields.status.statusCategory.key"
+            )
+        return category == DONE
+
+    def complete_ticket(self, ticket: TicketRef) -> bool:
+        if self.ticket_done(ticket):
+            return False
+        path = f"/rest/api/3/issue/{ticket.key}/transitions"
+        offered = _object(self._http.get(path).body).get("transitions")
+        to_done = next(
+            (
+                t
+                for t in (offered if isinstance(offered, list) else [])
+                if isinstance(t, dict)
+                and t.get("id")
+                and t.get("isAvailable") is not False
+                and _category(t.get("to")) == DONE
+            ),
+            None,
+        )
+        if to_done is None:
+            raise PermanentIntegrationError(
+                PROVIDER,
+                f"{ticket.key}: its workflow offers no transition to a done status from the "
+                "issue's current status; close it in Jira by hand, or add such a transition",
+            )
+        self._http.post(path, {"transition": {"id": str(to_done["id"])}})
+        return True
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _category(status: Any) -> str | None:
+    """A status object's category key (`new`, `indeterminate`, `done`), or None."""
+    key = _object(_object(status).get("statusCategory")).get("key")
+    return key if isinstance(key, str) and key else None
 
 
 def _field_error(body: Any, field: str) -> bool:

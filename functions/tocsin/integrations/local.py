@@ -187,6 +187,10 @@ class LocalConferencing(_Recorder):
 
 
 class LocalTicketing(_Recorder):
+    """Tickets under `LOCAL#ticket` (by incident key); whether one is done under
+    `LOCAL#ticketstate` (by ticket id): not done until `complete_ticket` (or, in tests,
+    `set_done`, standing for someone who finishes or reopens it in the tool)."""
+
     provider = PROVIDER
 
     def _ref(self, item: dict[str, Any]) -> TicketRef:
@@ -224,6 +228,45 @@ class LocalTicketing(_Recorder):
 
     def add_comment(self, ticket: TicketRef, text: str) -> None:
         self.put_new(f"LOCAL#ticketcomments#{ticket.id}", ulid(), {"text": text})
+
+    def ticket_done(self, ticket: TicketRef) -> bool:
+        state = self.get("LOCAL#ticketstate", ticket.id)
+        return bool(state and state.get("done"))
+
+    def complete_ticket(self, ticket: TicketRef) -> bool:
+        return self.set_done(ticket, True)
+
+    def set_done(self, ticket: TicketRef, done: bool) -> bool:
+        """Record the ticket as done (or not); True when that changed its state (a ticket
+        never recorded is not done). Conditional, so two completions at once change it once."""
+        changes = "#done = :was"  # not `<>`: how that treats a missing attribute varies
+        if done:
+            changes = f"attribute_not_exists(#done) OR {changes}"
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=ser({"pk": "LOCAL#ticketstate", "sk": ticket.id}),
+                UpdateExpression="SET #type = :type, #at = :at, #key = :key, #done = :done",
+                ConditionExpression=changes,
+                ExpressionAttributeNames={
+                    "#type": "type",
+                    "#at": "at",
+                    "#key": "key",
+                    "#done": "done",
+                },
+                ExpressionAttributeValues={
+                    ":type": ser_value("local_outbox"),
+                    ":at": ser_value(iso(utcnow())),
+                    ":key": ser_value(ticket.key),
+                    ":done": ser_value(done),
+                    ":was": ser_value(not done),
+                },
+            )
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+            return False
+        return True
 
     def links(self, ticket: TicketRef) -> list[dict[str, Any]]:
         return self.query(f"LOCAL#ticketlinks#{ticket.id}")

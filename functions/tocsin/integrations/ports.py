@@ -240,6 +240,15 @@ class TicketingPort(Protocol):
 
     def add_comment(self, ticket: TicketRef, text: str) -> None: ...
 
+    def ticket_done(self, ticket: TicketRef) -> bool:
+        """Whether the ticket is finished now (Jira: its status is in the done category,
+        whatever this workflow names it; Asana: the task is completed)."""
+
+    def complete_ticket(self, ticket: TicketRef) -> bool:
+        """Move the ticket to done. Idempotent: True when it changed something, False when it
+        was done already. When the tool's workflow offers no way to done from where the ticket
+        is, PermanentIntegrationError says so."""
+
 
 @runtime_checkable
 class PagingPort(Protocol):

@@ -162,6 +162,72 @@ def test_the_fake_checks_due_on_like_asana(fake: FakeAsana) -> None:
     assert len(fake.violations) == 2 and fake.tasks == {}
 
 
+# --- done and complete ------------------------------------------------------------------------
+
+
+def test_ticket_done_reads_completed(fake: FakeAsana) -> None:
+    adapter = make(fake)
+    ticket = adapter.create_ticket(KEY, "Rotate the keys", "details", "SEV2")
+
+    assert adapter.ticket_done(ticket) is False
+    (read,) = fake.calls("GET", PREFIX + f"/tasks/{ticket.id}")
+    assert read.query == {"opt_fields": ["completed"]}
+    assert read.headers["authorization"] == f"Bearer {TOKEN}"
+    fake.tasks[ticket.id]["completed"] = True  # someone ticked it off in Asana
+    assert make(fake).ticket_done(ticket) is True
+    assert fake.violations == []
+
+
+def test_complete_ticket_puts_completed_once(fake: FakeAsana) -> None:
+    adapter = make(fake)
+    ticket = adapter.create_ticket(KEY, "Rotate the keys", "details", "SEV2")
+
+    assert adapter.complete_ticket(ticket) is True
+    assert make(fake).complete_ticket(ticket) is False  # a retried step: done already
+
+    (put,) = fake.calls("PUT", PREFIX + f"/tasks/{ticket.id}")
+    assert put.json == {"data": {"completed": True}}
+    assert put.headers["content-type"].startswith("application/json")
+    task = fake.tasks[ticket.id]
+    assert task["completed"] is True and task["completed_at"]
+    assert task["name"] == "[SEV2] Rotate the keys"  # nothing else changed
+    assert fake.violations == []
+
+
+def test_a_task_completed_in_asana_is_left_alone(fake: FakeAsana) -> None:
+    adapter = make(fake)
+    ticket = adapter.create_ticket(KEY, "Rotate the keys", "details", "SEV2")
+    fake.tasks[ticket.id]["completed"] = True
+
+    assert adapter.complete_ticket(ticket) is False
+    assert fake.calls("PUT", PREFIX + f"/tasks/{ticket.id}") == []
+
+
+def test_done_and_complete_on_an_unknown_task_are_permanent(fake: FakeAsana) -> None:
+    ghost = TicketRef(
+        "asana", "1200000000009999", "1200000000009999", "https://app.asana.com/0/1/2"
+    )
+    for call in (make(fake).ticket_done, make(fake).complete_ticket):
+        with pytest.raises(PermanentIntegrationError) as info:
+            call(ghost)
+        assert info.value.status == 404
+
+
+def test_a_5xx_while_completing_is_retryable_and_the_retry_completes_once(
+    fake: FakeAsana,
+) -> None:
+    adapter = make(fake)
+    ticket = adapter.create_ticket(KEY, "Rotate the keys", "details", "SEV2")
+    fake.fail_next(503)  # the completed read
+    with pytest.raises(RetryableIntegrationError):
+        adapter.complete_ticket(ticket)
+
+    assert adapter.complete_ticket(ticket) is True
+    assert adapter.complete_ticket(ticket) is False
+    assert len(fake.calls("PUT", PREFIX + f"/tasks/{ticket.id}")) == 1
+    assert fake.violations == []
+
+
 # --- links and comments -----------------------------------------------------------------------
 
 

@@ -23,6 +23,8 @@ from tests.fakes.jira import (
     CREATE_REQUEST,
     CREATE_RESPONSE,
     FakeJira,
+    Transition,
+    Workflow,
     adf_text,
 )
 
@@ -31,6 +33,29 @@ TOKEN = "ATATT3xFfGF0-jira-s3cr3t-token"
 BASIC = base64.b64encode(f"{EMAIL}:{TOKEN}".encode()).decode()
 KEY = "inc-01j9zq5k3v8m2n4p6r8t0w2y4a"
 DUE = date(2025, 3, 14)
+#: a workflow whose names mislead: "Done (QA)" is still in progress, "Shipped" is done; from
+#: "Backlog" the first transition offered goes to "Done (QA)", the second to "Shipped"
+MISLEADING = Workflow(
+    statuses={
+        "Backlog": ("1", "new"),
+        "Done (QA)": ("2", "indeterminate"),
+        "Shipped": ("3", "done"),
+    },
+    transitions=(
+        Transition("41", "Mark done", "Done (QA)", ("Backlog",)),
+        Transition("51", "Ship it", "Shipped", ("Backlog", "Done (QA)")),
+    ),
+    initial="Backlog",
+)
+#: an approval workflow: done is only reachable after review
+REVIEWED = Workflow(
+    statuses={"Open": ("1", "new"), "In Review": ("2", "indeterminate"), "Closed": ("3", "done")},
+    transitions=(
+        Transition("11", "Submit", "In Review", ("Open",)),
+        Transition("21", "Approve", "Closed", ("In Review",)),
+    ),
+    initial="Open",
+)
 
 
 @pytest.fixture
@@ -215,7 +240,7 @@ def test_a_field_refused_again_is_not_retried_forever(fake: FakeJira) -> None:
     assert len(creates(fake)) == 2  # with the due date, then without it; then it gives up
 
 
-def test_the_fake_checks_duedate_like_jira(fake: FakeJira) -> None:
+def test_the_fake_checks_duedate_and_transitions_like_jira(fake: FakeJira) -> None:
     """Jira's formats, as the fake enforces them (the adapter cannot send these)."""
     http = JsonHttp(jira.PROVIDER, fake.url, auth=lambda: {"Authorization": f"Basic {BASIC}"})
     make(fake).create_ticket(KEY, "Rotate the keys", "details", None)
@@ -223,13 +248,18 @@ def test_the_fake_checks_duedate_like_jira(fake: FakeJira) -> None:
     bad = [
         ("POST", "/rest/api/3/issue", {"fields": {**fields, "duedate": "14/03/2025"}}),
         ("POST", "/rest/api/3/issue", {"fields": {**fields, "duedate": "2025-02-30"}}),
+        ("POST", "/rest/api/3/issue/OPS-1/transitions", {"transition": {"id": 31}}),
+        ("POST", "/rest/api/3/issue/OPS-1/transitions", {"transition": "Done"}),
     ]
     for method, path, body in bad:
         with pytest.raises(PermanentIntegrationError) as info:
             http.request(method, path, body)
         assert info.value.status == 400, body
-    assert len(fake.violations) == 2
-    assert list(fake.issues) == ["OPS-1"]
+    with pytest.raises(PermanentIntegrationError) as info:  # a transition not offered
+        http.post("/rest/api/3/issue/OPS-1/transitions", {"transition": {"id": "99"}})
+    assert "Transition id '99' is not valid for this issue." in info.value.message
+    assert len(fake.violations) == 4
+    assert list(fake.issues) == ["OPS-1"] and fake.status("OPS-1") == "To Do"
 
 
 def test_other_400_is_permanent_and_not_retried(fake: FakeJira) -> None:
@@ -329,6 +359,115 @@ def test_comment_on_an_unknown_issue_is_permanent(fake: FakeJira) -> None:
     with pytest.raises(PermanentIntegrationError) as info:
         make(fake).add_comment(ghost, "hello")
     assert info.value.status == 404
+
+
+# --- done and complete ------------------------------------------------------------------------
+
+
+def test_ticket_done_reads_the_status_category(fake: FakeJira) -> None:
+    adapter = make(fake)
+    ticket = adapter.create_ticket(KEY, "Rotate the keys", "details", "SEV2")
+
+    assert adapter.ticket_done(ticket) is False
+    (read,) = fake.calls("GET", "/rest/api/3/issue/OPS-1")
+    assert read.query == {"fields": ["status"]}
+    assert read.headers["authorization"] == f"Basic {BASIC}"
+    fake.set_status("OPS-1", "In Progress")
+    assert adapter.ticket_done(ticket) is False
+    fake.set_status("OPS-1", "Done")
+    assert make(fake).ticket_done(ticket) is True
+    assert fake.violations == []
+
+
+def test_done_is_the_status_category_never_the_name(fake: FakeJira) -> None:
+    fake.workflow = MISLEADING
+    adapter = make(fake)
+    ticket = adapter.create_ticket(KEY, "Rotate the keys", "details", "SEV2")
+
+    fake.set_status("OPS-1", "Done (QA)")
+    assert adapter.ticket_done(ticket) is False
+    fake.set_status("OPS-1", "Backlog")
+
+    assert adapter.complete_ticket(ticket) is True
+
+    (listing,) = fake.calls("GET", "/rest/api/3/issue/OPS-1/transitions")
+    assert listing.query == {}
+    (post,) = fake.calls("POST", "/rest/api/3/issue/OPS-1/transitions")
+    # "Mark done" (to "Done (QA)") came first; "Ship it" is the first into the done category
+    assert post.json == {"transition": {"id": "51"}}
+    assert fake.status("OPS-1") == "Shipped"
+    assert adapter.ticket_done(ticket) is True
+    assert fake.violations == []
+
+
+def test_complete_ticket_transitions_to_done_once(fake: FakeJira) -> None:
+    adapter = make(fake)
+    ticket = adapter.create_ticket(KEY, "Rotate the keys", "details", "SEV2")
+    fake.set_status("OPS-1", "In Progress")
+
+    assert adapter.complete_ticket(ticket) is True
+    assert make(fake).complete_ticket(ticket) is False  # a retried step: done already
+
+    (post,) = fake.calls("POST", "/rest/api/3/issue/OPS-1/transitions")
+    assert post.headers["content-type"].startswith("application/json")
+    assert post.json == {"transition": {"id": "31"}}
+    assert fake.status("OPS-1") == "Done"
+    assert len(fake.calls("GET", "/rest/api/3/issue/OPS-1/transitions")) == 1
+    assert fake.violations == []
+
+
+def test_a_ticket_closed_in_jira_is_left_alone(fake: FakeJira) -> None:
+    adapter = make(fake)
+    ticket = adapter.create_ticket(KEY, "Rotate the keys", "details", "SEV2")
+    fake.set_status("OPS-1", "Done")
+
+    assert adapter.complete_ticket(ticket) is False
+
+    assert fake.calls("GET", "/rest/api/3/issue/OPS-1/transitions") == []
+    assert fake.calls("POST", "/rest/api/3/issue/OPS-1/transitions") == []
+
+
+def test_no_transition_to_done_is_permanent_and_says_so(fake: FakeJira) -> None:
+    fake.workflow = REVIEWED
+    adapter = make(fake)
+    ticket = adapter.create_ticket(KEY, "Rotate the keys", "details", "SEV2")
+
+    with pytest.raises(PermanentIntegrationError) as info:
+        adapter.complete_ticket(ticket)
+
+    assert "OPS-1" in info.value.message
+    assert "no transition to a done status" in info.value.message
+    assert not info.value.retryable
+    assert fake.calls("POST", "/rest/api/3/issue/OPS-1/transitions") == []
+    assert fake.status("OPS-1") == "Open"
+    assert_no_secret(info.value)
+    # once the issue is where the workflow allows it, completing works
+    fake.set_status("OPS-1", "In Review")
+    assert adapter.complete_ticket(ticket) is True
+    assert fake.status("OPS-1") == "Closed"
+    assert fake.violations == []
+
+
+def test_done_and_complete_on_an_unknown_issue_are_permanent(fake: FakeJira) -> None:
+    ghost = TicketRef("jira", "99999", "OPS-999", f"{fake.url}/browse/OPS-999")
+    for call in (make(fake).ticket_done, make(fake).complete_ticket):
+        with pytest.raises(PermanentIntegrationError) as info:
+            call(ghost)
+        assert info.value.status == 404
+
+
+def test_a_5xx_while_completing_is_retryable_and_the_retry_completes_once(
+    fake: FakeJira,
+) -> None:
+    adapter = make(fake)
+    ticket = adapter.create_ticket(KEY, "Rotate the keys", "details", "SEV2")
+    fake.fail_next(503)  # the status read
+    with pytest.raises(RetryableIntegrationError):
+        adapter.complete_ticket(ticket)
+
+    assert adapter.complete_ticket(ticket) is True
+    assert adapter.complete_ticket(ticket) is False
+    assert len(fake.calls("POST", "/rest/api/3/issue/OPS-1/transitions")) == 1
 
 
 # --- errors -----------------------------------------------------------------------------------

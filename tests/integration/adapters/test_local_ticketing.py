@@ -1,5 +1,6 @@
 """The local ticketing adapter (the default when no tool is configured) in moto's DynamoDB:
-due dates recorded."""
+due dates recorded, done only once completed (or set by a test standing for someone in the
+tool), completion idempotent."""
 
 from __future__ import annotations
 
@@ -33,3 +34,30 @@ def test_due_date_is_recorded(tickets: local.LocalTicketing) -> None:
     assert items["inc-a"]["due"] == "2025-03-14"
     assert "due" not in items["inc-b"]
     assert tickets.find_ticket("inc-a") == with_due and tickets.find_ticket("inc-b") == without
+
+
+def test_a_ticket_is_done_once_completed(tickets: local.LocalTicketing) -> None:
+    ticket = tickets.create_ticket(KEY, "Rotate the keys", "details", "SEV2")
+    assert tickets.ticket_done(ticket) is False
+
+    assert tickets.complete_ticket(ticket) is True
+    assert tickets.ticket_done(ticket) is True
+    assert tickets.complete_ticket(ticket) is False  # a retried step: done already
+
+    state = tickets.get("LOCAL#ticketstate", ticket.id)
+    assert state is not None
+    assert (state["done"], state["key"], state["type"]) == (True, ticket.key, "local_outbox")
+
+
+def test_set_done_stands_for_someone_in_the_tool(tickets: local.LocalTicketing) -> None:
+    ticket = tickets.create_ticket(KEY, "Rotate the keys", "details", "SEV2")
+    assert tickets.set_done(ticket, False) is False  # never done: nothing changes
+
+    assert tickets.set_done(ticket, True) is True  # finished in the tool
+    assert tickets.ticket_done(ticket) is True
+    assert tickets.complete_ticket(ticket) is False
+
+    assert tickets.set_done(ticket, False) is True  # reopened
+    assert tickets.ticket_done(ticket) is False
+    assert tickets.complete_ticket(ticket) is True
+    assert tickets.ticket_done(ticket) is True
