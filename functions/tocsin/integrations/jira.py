@@ -9,6 +9,7 @@ with that globalId instead of adding a second one.
 Whether a ticket is finished is read from its status's category (`statusCategory.key` is
 `done`), never from the status's name, which each workflow chooses ("Done", "Closed",
 "Shipped"); completing one takes the first transition the workflow offers into that category.
+`parse_webhook` reads Jira's issue webhooks (`jira:issue_updated`, `jira:issue_deleted`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import base64
 import hashlib
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -41,6 +43,8 @@ _URL = re.compile(r"https?://[^\s<>\"]+")
 SCREEN_OPTIONAL = ("priority", "duedate")
 #: the status category of finished issues (`new` and `indeterminate` are the others)
 DONE = "done"
+#: Jira's webhook events this module reads, and what `IssueChange.event` calls them
+WEBHOOK_EVENTS = {"jira:issue_updated": "updated", "jira:issue_deleted": "deleted"}
 
 
 class Options(BaseModel):
@@ -289,8 +293,60 @@ def _category(status: Any) -> str | None:
     return key if isinstance(key, str) and key else None
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
 def _field_error(body: Any, field: str) -> bool:
     return isinstance(body, dict) and field in (body.get("errors") or {})
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssueChange:
+    """What a Jira issue webhook says happened to an issue."""
+
+    issue_id: str
+    key: str
+    #: the issue's status is in the done category; None when the payload does not say (ask
+    #: `ticket_done` then) and for a deleted issue
+    done: bool | None
+    #: the status's name in this workflow ("Done", "Closed", ...), when the payload carries it
+    status: str | None
+    #: who did it: their display name, else their account id; None when the payload has neither
+    actor: str | None
+    #: "updated" | "deleted" (WEBHOOK_EVENTS)
+    event: str
+
+
+def parse_webhook(body: Any) -> IssueChange | None:
+    """The issue change in a Jira webhook's body, or None for anything else: other events,
+    bodies that are not Jira issue events, malformed ones (never an exception)."""
+    if not isinstance(body, dict):
+        return None
+    name = body.get("webhookEvent")
+    event = WEBHOOK_EVENTS.get(name) if isinstance(name, str) else None
+    issue = body.get("issue")
+    if event is None or not isinstance(issue, dict):
+        return None
+    key, issue_id = _text(issue.get("key")), issue.get("id")
+    if isinstance(issue_id, int) and not isinstance(issue_id, bool):
+        issue_id = str(issue_id)
+    if key is None or _text(issue_id) is None:
+        return None
+    status = _object(_object(issue.get("fields")).get("status"))
+    category = _category(status)
+    user = _object(body.get("user"))
+    return IssueChange(
+        issue_id=str(issue_id),
+        key=key,
+        done=None if event == "deleted" or category is None else category == DONE,
+        status=_text(status.get("name")),
+        actor=_text(user.get("displayName")) or _text(user.get("accountId")),
+        event=event,
+    )
 
 
 def build(options: Options, secret: Mapping[str, str]) -> JiraTicketing:

@@ -4,9 +4,11 @@ REST v3 formats (tests/fixtures/vendor/jira) and keeps state."""
 from __future__ import annotations
 
 import base64
+import copy
 import socket
 from collections.abc import Iterator
 from datetime import date, datetime
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -22,10 +24,12 @@ from tocsin.integrations.ports import (
 from tests.fakes.jira import (
     CREATE_REQUEST,
     CREATE_RESPONSE,
+    STATUS_CATEGORIES,
     FakeJira,
     Transition,
     Workflow,
     adf_text,
+    load_fixture,
 )
 
 EMAIL = "ops-bot@example.com"
@@ -33,6 +37,8 @@ TOKEN = "ATATT3xFfGF0-jira-s3cr3t-token"
 BASIC = base64.b64encode(f"{EMAIL}:{TOKEN}".encode()).decode()
 KEY = "inc-01j9zq5k3v8m2n4p6r8t0w2y4a"
 DUE = date(2025, 3, 14)
+#: a real `jira:issue_updated` webhook (To Do -> In Progress), see tests/fixtures/vendor/SOURCES.md
+STATUS_CHANGE = "zulip_webhook_jira_issue_updated_status_change.json"
 #: a workflow whose names mislead: "Done (QA)" is still in progress, "Shipped" is done; from
 #: "Backlog" the first transition offered goes to "Done (QA)", the second to "Shipped"
 MISLEADING = Workflow(
@@ -538,6 +544,122 @@ def test_missing_secret_key_is_a_clear_permanent_error(missing: str) -> None:
     assert missing in str(info.value)
     assert_no_secret(info.value)
     assert EMAIL not in str(info.value)
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+def webhook(category: dict[str, Any] | None = None, status: str = "Done") -> dict[str, Any]:
+    """The real status-change webhook, its status changed to `status` in `category` (or
+    without a category when None)."""
+    body = copy.deepcopy(load_fixture(STATUS_CHANGE))
+    fields = body["issue"]["fields"]
+    fields["status"]["name"] = status
+    if category is None:
+        del fields["status"]["statusCategory"]
+    else:
+        fields["status"]["statusCategory"] = {
+            "self": "https://zulipp.atlassian.net/rest/api/2/statuscategory/3",
+            **category,
+        }
+    return body
+
+
+def test_parse_webhook_reads_the_real_status_change() -> None:
+    change = jira.parse_webhook(load_fixture(STATUS_CHANGE))
+
+    assert change == jira.IssueChange(
+        issue_id="10000",
+        key="TEST-1",
+        done=False,  # In Progress: the indeterminate category
+        status="In Progress",
+        actor="James Williams",
+        event="updated",
+    )
+
+
+def test_parse_webhook_a_status_in_the_done_category_is_done() -> None:
+    change = jira.parse_webhook(webhook(STATUS_CATEGORIES["done"], status="Closed"))
+
+    assert change is not None
+    assert (change.done, change.status, change.key) == (True, "Closed", "TEST-1")
+
+
+def test_parse_webhook_without_a_status_category_leaves_done_open() -> None:
+    change = jira.parse_webhook(webhook(None, status="Done"))
+    assert change is not None and change.done is None and change.status == "Done"
+
+    bare = copy.deepcopy(load_fixture(STATUS_CHANGE))
+    bare["issue"]["fields"] = {}  # an issue without fields (the caller asks ticket_done)
+    change = jira.parse_webhook(bare)
+    assert change is not None and (change.done, change.status) == (None, None)
+
+
+def test_parse_webhook_deleted_issue() -> None:
+    body = webhook(STATUS_CATEGORIES["done"])
+    body["webhookEvent"] = "jira:issue_deleted"
+
+    change = jira.parse_webhook(body)
+
+    assert change is not None
+    assert (change.event, change.done, change.key, change.issue_id) == (
+        "deleted",
+        None,
+        "TEST-1",
+        "10000",
+    )
+
+
+def test_parse_webhook_actor_falls_back_to_the_account_id() -> None:
+    body = copy.deepcopy(load_fixture(STATUS_CHANGE))
+    del body["user"]["displayName"]
+    change = jira.parse_webhook(body)
+    assert change is not None and change.actor == "99:b8d8a054-2e12-4839-bd5f-5f2b7c5f5e3a"
+
+    del body["user"]
+    change = jira.parse_webhook(body)
+    assert change is not None and change.actor is None
+
+
+def _with(**changes: Any) -> dict[str, Any]:
+    body = copy.deepcopy(load_fixture(STATUS_CHANGE))
+    body.update(changes)
+    return body
+
+
+def _issue_without(name: str) -> dict[str, Any]:
+    body = copy.deepcopy(load_fixture(STATUS_CHANGE))
+    del body["issue"][name]
+    return body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        [],
+        "jira:issue_updated",
+        {},
+        _with(webhookEvent="jira:issue_created"),
+        _with(webhookEvent="comment_created"),
+        _with(webhookEvent=["jira:issue_updated"]),
+        _with(webhookEvent=None),
+        _with(issue=None),
+        _with(issue=["TEST-1"]),
+        _with(issue={"id": "10000", "key": ""}),
+        _with(issue={"id": True, "key": "TEST-1"}),
+        _issue_without("key"),
+        _issue_without("id"),
+        {"webhookEvent": "jira:issue_updated"},
+    ],
+)
+def test_parse_webhook_anything_else_is_none(body: Any) -> None:
+    assert jira.parse_webhook(body) is None
+
+
+def test_parse_webhook_takes_a_numeric_issue_id() -> None:
+    change = jira.parse_webhook(_with(issue={"id": 10000, "key": "TEST-1"}))
+    assert change is not None and change.issue_id == "10000" and change.done is None
 
 
 # --- options and helpers ----------------------------------------------------------------------
