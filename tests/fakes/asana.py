@@ -1,9 +1,11 @@
-"""A fake Asana REST API (1.0): tasks in a project, a project's task list, stories (comments).
+"""A fake Asana REST API (1.0): tasks in a project (create, get, update), a project's task
+list, stories (comments).
 
 Requests are checked against the published format (https://developers.asana.com/reference):
 Bearer auth, the `{"data": {...}}` envelope on writes, fields that exist on a task / story,
-`limit` between 1 and 100 with opaque `offset` tokens and `next_page` on lists, `opt_fields`
-selecting what is returned (gid always). No authentic Asana payload capture exists in
+`due_on` as YYYY-MM-DD (and not with `due_at`), `completed` a boolean, `limit` between 1 and
+100 with opaque `offset` tokens and `next_page` on lists, `opt_fields` selecting what is
+returned (gid always). No authentic Asana payload capture exists in
 tests/fixtures/vendor (see SOURCES.md), so answers follow the documented schemas. Errors use
 Asana's `{"errors": [{"message": ...}]}` shape.
 """
@@ -12,9 +14,18 @@ from __future__ import annotations
 
 import base64
 import itertools
+from datetime import UTC, datetime
 from typing import Any
 
-from tests.fakes.server import FakeServer, FormatViolation, Reply, Request, require, route
+from tests.fakes.server import (
+    FakeServer,
+    FormatViolation,
+    Reply,
+    Request,
+    is_day,
+    require,
+    route,
+)
 
 PREFIX = "/api/1.0"
 
@@ -31,6 +42,19 @@ STORY_REQUEST_FIELDS = {"text", "html_text", "is_pinned", "sticker_name"}
 
 def _error(status: int, message: str) -> Reply:
     return status, {"errors": [{"message": message}]}
+
+
+def _check_task_fields(data: dict[str, Any]) -> None:
+    """The task fields the adapter writes, on create and update."""
+    if data.get("due_on") is not None:
+        require(is_day(data["due_on"]), "data.due_on must be a date as YYYY-MM-DD")
+        require(data.get("due_at") is None, "give due_on or due_at, not both")
+    if "completed" in data:
+        require(isinstance(data["completed"], bool), "data.completed must be a boolean")
+    if "name" in data:
+        require(isinstance(data["name"], str), "data.name must be a string")
+    require(not ("notes" in data and "html_notes" in data), "give notes or html_notes, not both")
+    require(isinstance(data.get("notes", ""), str), "data.notes must be a string")
 
 
 class FakeAsana(FakeServer):
@@ -135,10 +159,7 @@ class FakeAsana(FakeServer):
             return denied
         data = self._data(request, TASK_REQUEST_FIELDS)
         require(isinstance(data.get("name"), str), "data.name must be a string")
-        require(
-            not ("notes" in data and "html_notes" in data), "give notes or html_notes, not both"
-        )
-        require(isinstance(data.get("notes", ""), str), "data.notes must be a string")
+        _check_task_fields(data)
         projects = data.get("projects", [])
         require(
             isinstance(projects, list) and all(isinstance(p, str) for p in projects),
@@ -157,7 +178,10 @@ class FakeAsana(FakeServer):
             "resource_subtype": "default_task",
             "name": data["name"],
             "notes": data.get("notes", ""),
-            "completed": False,
+            "completed": data.get("completed", False),
+            "completed_at": None,
+            "due_on": data.get("due_on"),
+            "due_at": None,
             "projects": list(projects),
             "workspace": {"gid": self.workspace_gid, "resource_type": "workspace"},
             "permalink_url": f"https://app.asana.com/0/{self.project_gid}/{gid}",
@@ -188,6 +212,25 @@ class FakeAsana(FakeServer):
         task = self.tasks.get(request.match["task"])
         if task is None:
             return _error(404, f"task: Unknown object: {request.match['task']}")
+        return 200, {"data": self._select(task, self._opt_fields(request), tuple(task))}
+
+    @route("PUT", PREFIX + r"/tasks/(?P<task>\d+)")
+    def update_task(self, request: Request) -> Reply:
+        """Only the fields given change; the answer is the updated task."""
+        if denied := self._auth(request):
+            return denied
+        assert request.match is not None
+        data = self._data(request, TASK_REQUEST_FIELDS)
+        _check_task_fields(data)
+        task = self.tasks.get(request.match["task"])
+        if task is None:
+            return _error(404, f"task: Unknown object: {request.match['task']}")
+        with self._lock:
+            if data.get("completed") is True and not task["completed"]:
+                task["completed_at"] = datetime.now(UTC).isoformat(timespec="milliseconds")
+            elif data.get("completed") is False:
+                task["completed_at"] = None
+            task.update(data)
         return 200, {"data": self._select(task, self._opt_fields(request), tuple(task))}
 
     @route("GET", PREFIX + r"/projects/(?P<project>\d+)/tasks")

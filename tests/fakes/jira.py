@@ -1,9 +1,14 @@
-"""A fake Jira Cloud REST API v3: create issue, JQL search (search/jql), remote links, comments.
+"""A fake Jira Cloud REST API v3: create issue, get issue, JQL search (search/jql), remote
+links, comments, transitions.
 
 Requests are checked against the published formats: Basic auth (email:API token), the create
-request against the OpenAPI example's structure (tests/fixtures/vendor/jira), rich text as
-Atlassian Document Format. Creates answer with the OpenAPI 201 example's shape. State is kept,
-so idempotency is observable (issues, remote links by globalId, comments).
+request against the OpenAPI example's structure (tests/fixtures/vendor/jira), `duedate` as
+YYYY-MM-DD, rich text as Atlassian Document Format, a transition by its id. Creates answer with
+the OpenAPI 201 example's shape. State is kept, so idempotency is observable (issues, remote
+links by globalId, comments, each issue's status). Issues move through a `Workflow` (Jira
+Cloud's status categories: new, indeterminate, done); a test sets another one (statuses named
+differently, no way to done) and lists fields the project's create screen lacks (`off_screen`:
+Jira answers 400 with `errors.<field>` then).
 """
 
 from __future__ import annotations
@@ -12,10 +17,20 @@ import base64
 import copy
 import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.fakes.server import FakeServer, FormatViolation, Reply, Request, require, route
+from tests.fakes.server import (
+    FakeServer,
+    FormatViolation,
+    Reply,
+    Request,
+    is_day,
+    require,
+    route,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vendor" / "jira"
 
@@ -27,12 +42,7 @@ def load_fixture(name: str) -> Any:
 CREATE_REQUEST = load_fixture("rest_v3_create_issue_request_openapi_example.json")
 CREATE_RESPONSE = load_fixture("rest_v3_create_issue_response_201_openapi_example.json")
 
-PRIORITY_NOT_ON_SCREEN = {
-    "errorMessages": [],
-    "errors": {
-        "priority": "Field 'priority' cannot be set. It is not on the appropriate screen, or unknown."
-    },
-}
+NOT_ON_SCREEN = "Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
 ISSUE_NOT_FOUND = {
     "errorMessages": ["Issue does not exist or you do not have permission to see it."],
     "errors": {},
@@ -41,6 +51,64 @@ _JQL = re.compile(
     r'project = "(?P<project>(?:[^"\\]|\\.)*)" AND labels = "(?P<label>(?:[^"\\]|\\.)*)"'
     r"(?: ORDER BY created ASC)?"
 )
+#: Jira Cloud's status categories (GET /rest/api/3/statuscategory), by key
+STATUS_CATEGORIES: dict[str, dict[str, Any]] = {
+    "new": {"id": 2, "key": "new", "colorName": "blue-gray", "name": "To Do"},
+    "indeterminate": {
+        "id": 4,
+        "key": "indeterminate",
+        "colorName": "yellow",
+        "name": "In Progress",
+    },
+    "done": {"id": 3, "key": "done", "colorName": "green", "name": "Done"},
+}
+#: query parameters of GET /rest/api/3/issue/{issueIdOrKey}
+GET_ISSUE_PARAMS = {"fields", "fieldsByKeys", "expand", "properties", "updateHistory", "failFast"}
+#: query parameters of GET /rest/api/3/issue/{issueIdOrKey}/transitions
+GET_TRANSITIONS_PARAMS = {
+    "expand", "transitionId", "skipRemoteOnlyCondition", "includeUnavailableTransitions",
+    "sortByOpsBarAndStatus",
+}  # fmt: skip
+#: top-level keys of POST /rest/api/3/issue/{issueIdOrKey}/transitions
+TRANSITION_REQUEST_KEYS = {"transition", "fields", "update", "historyMetadata", "properties"}
+_FIELD_NAME = re.compile(r"\*all|\*navigable|-?[A-Za-z0-9_]+")
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A workflow transition into the status `to`, offered from the statuses in `sources`, or
+    from every other status when there are none (a global transition)."""
+
+    id: str
+    name: str
+    to: str
+    sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Workflow:
+    #: status name -> (status id, status category key)
+    statuses: Mapping[str, tuple[str, str]]
+    transitions: tuple[Transition, ...]
+    initial: str
+
+
+#: a team-managed project's workflow: every status reachable from any other
+SIMPLIFIED_WORKFLOW = Workflow(
+    statuses={
+        "To Do": ("10000", "new"),
+        "In Progress": ("10001", "indeterminate"),
+        "Done": ("10002", "done"),
+    },
+    transitions=(
+        Transition("11", "To Do", "To Do"),
+        Transition("21", "In Progress", "In Progress"),
+        Transition("31", "Done", "Done"),
+    ),
+    initial="To Do",
+)
+
+
 _INLINE_NODES = {"text", "hardBreak", "mention", "emoji", "inlineCard", "date", "status"}
 _MARKS = {"link", "strong", "em", "code", "strike", "underline", "subsup", "textColor"}
 
@@ -109,8 +177,10 @@ class FakeJira(FakeServer):
         self.email = email
         self.api_token = api_token
         self.project_key = project_key
-        #: projects whose create screen lacks Priority (Jira answers 400 errors.priority)
-        self.priority_on_screen = True
+        #: fields the project's create screen lacks (Jira answers 400 errors.<field>)
+        self.off_screen: set[str] = set()
+        #: the workflow new issues start in; a test may set another before creating issues
+        self.workflow = SIMPLIFIED_WORKFLOW
         #: when set, creates answer 400 with this body (a validation error Jira would give)
         self.reject_create: dict[str, Any] | None = None
         self.issues: dict[str, dict[str, Any]] = {}  # key -> {"id", "key", "fields"}
@@ -149,6 +219,40 @@ class FakeJira(FakeServer):
         if key_or_id in self.issues:
             return self.issues[key_or_id]
         return next((i for i in self.issues.values() if i["id"] == key_or_id), None)
+
+    def _status(self, name: str) -> dict[str, Any]:
+        """A status object as Jira renders it (issue fields, a transition's `to`)."""
+        status_id, category = self.workflow.statuses[name]
+        details = STATUS_CATEGORIES[category]
+        return {
+            "self": f"{self.url}/rest/api/3/status/{status_id}",
+            "description": "",
+            "iconUrl": f"{self.url}/images/icons/statuses/generic.png",
+            "name": name,
+            "id": status_id,
+            "statusCategory": {
+                "self": f"{self.url}/rest/api/3/statuscategory/{details['id']}",
+                **details,
+            },
+        }
+
+    def _offered(self, issue: dict[str, Any]) -> list[Transition]:
+        """The transitions the workflow offers from the issue's status."""
+        current = issue["fields"]["status"]["name"]
+        return [
+            t
+            for t in self.workflow.transitions
+            if (current in t.sources) or (not t.sources and t.to != current)
+        ]
+
+    def status(self, key: str) -> str:
+        """The issue's status name."""
+        return str(self.issues[key]["fields"]["status"]["name"])
+
+    def set_status(self, key: str, name: str) -> None:
+        """Someone moved the issue in Jira."""
+        with self._lock:
+            self.issues[key]["fields"]["status"] = self._status(name)
 
     # --- routes -------------------------------------------------------------------------------
     @route("POST", r"/rest/api/3/issue")
@@ -194,8 +298,11 @@ class FakeJira(FakeServer):
             )
         if "priority" in fields:
             _ref_object(fields["priority"], "fields.priority")
-            if not self.priority_on_screen:
-                return 400, PRIORITY_NOT_ON_SCREEN
+        if "duedate" in fields:
+            require(is_day(fields["duedate"]), "fields.duedate must be a date as YYYY-MM-DD")
+        refused = {f: NOT_ON_SCREEN.format(name=f) for f in sorted(self.off_screen) if f in fields}
+        if refused:  # Jira reports every field it cannot set, in one answer
+            return 400, {"errorMessages": [], "errors": refused}
         if self.reject_create is not None:
             return 400, self.reject_create
         project = fields["project"].get("key")
@@ -205,7 +312,8 @@ class FakeJira(FakeServer):
             issue_id = str(self._next_id)
             self._next_id += 1
             key = f"{project}-{len(self.issues) + 1}"
-            self.issues[key] = {"id": issue_id, "key": key, "fields": copy.deepcopy(fields)}
+            stored = {**copy.deepcopy(fields), "status": self._status(self.workflow.initial)}
+            self.issues[key] = {"id": issue_id, "key": key, "fields": stored}
         answer = copy.deepcopy(CREATE_RESPONSE)
         answer.update(id=issue_id, key=key, self=f"{self.url}/rest/api/3/issue/{issue_id}")
         return 201, answer
@@ -308,3 +416,85 @@ class FakeJira(FakeServer):
             "self": f"{self.url}/rest/api/3/issue/{issue['id']}/comment/{comment_id}",
             "body": body["body"],
         }
+
+    @route("GET", r"/rest/api/3/issue/(?P<issue>[^/]+)")
+    def get_issue(self, request: Request) -> Reply:
+        if denied := self._auth(request):
+            return denied
+        assert request.match is not None
+        unknown = set(request.query) - GET_ISSUE_PARAMS
+        require(not unknown, f"unknown query parameters {sorted(unknown)}")
+        wanted = [f for value in request.query.get("fields", []) for f in value.split(",") if f]
+        require(
+            all(_FIELD_NAME.fullmatch(f) for f in wanted),
+            "fields is a comma-separated list of field ids, *all or *navigable",
+        )
+        issue = self._issue(request.match["issue"])
+        if issue is None:
+            return 404, ISSUE_NOT_FOUND
+        every = not wanted or {"*all", "*navigable"} & set(wanted)
+        fields = {name: value for name, value in issue["fields"].items() if every or name in wanted}
+        return 200, {
+            "expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
+            "id": issue["id"],
+            "self": f"{self.url}/rest/api/3/issue/{issue['id']}",
+            "key": issue["key"],
+            "fields": copy.deepcopy(fields),
+        }
+
+    @route("GET", r"/rest/api/3/issue/(?P<issue>[^/]+)/transitions")
+    def get_transitions(self, request: Request) -> Reply:
+        if denied := self._auth(request):
+            return denied
+        assert request.match is not None
+        unknown = set(request.query) - GET_TRANSITIONS_PARAMS
+        require(not unknown, f"unknown query parameters {sorted(unknown)}")
+        issue = self._issue(request.match["issue"])
+        if issue is None:
+            return 404, ISSUE_NOT_FOUND
+        transitions = [
+            {
+                "id": t.id,
+                "name": t.name,
+                "to": self._status(t.to),
+                "hasScreen": False,
+                "isGlobal": not t.sources,
+                "isInitial": False,
+                "isAvailable": True,
+                "isConditional": False,
+                "isLooped": False,
+            }
+            for t in self._offered(issue)
+        ]
+        return 200, {"expand": "transitions", "transitions": transitions}
+
+    @route("POST", r"/rest/api/3/issue/(?P<issue>[^/]+)/transitions")
+    def do_transition(self, request: Request) -> Reply:
+        if denied := self._auth(request):
+            return denied
+        assert request.match is not None
+        body = self._json(request)
+        require(isinstance(body, dict), "body must be an object")
+        unknown = set(body) - TRANSITION_REQUEST_KEYS
+        require(not unknown, f"unknown top-level keys {sorted(unknown)}")
+        transition = body.get("transition")
+        require(
+            isinstance(transition, dict)
+            and isinstance(transition.get("id"), str)
+            and transition["id"],
+            "transition.id (a string) is required",
+        )
+        issue = self._issue(request.match["issue"])
+        if issue is None:
+            return 404, ISSUE_NOT_FOUND
+        chosen = next((t for t in self._offered(issue) if t.id == transition["id"]), None)
+        if chosen is None:
+            return 400, {
+                "errorMessages": [
+                    f"Transition id '{transition['id']}' is not valid for this issue."
+                ],
+                "errors": {},
+            }
+        with self._lock:
+            issue["fields"]["status"] = self._status(chosen.to)
+        return 204, None

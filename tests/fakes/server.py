@@ -19,10 +19,12 @@ import threading
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 Reply = tuple[int, Any] | tuple[int, Any, dict[str, str]]
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass
@@ -217,3 +219,15 @@ def require_bearer(request: Request, token: str) -> None:
         request.headers.get("authorization") == f"Bearer {token}",
         "missing or wrong Authorization: Bearer header",
     )
+
+
+def is_day(value: Any) -> bool:
+    """A calendar day as vendors take due dates (Jira `duedate`, Asana `due_on`): a string
+    YYYY-MM-DD naming a real day."""
+    if not isinstance(value, str) or not _DAY.fullmatch(value):
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True

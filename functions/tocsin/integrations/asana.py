@@ -7,16 +7,18 @@ line `[tocsin:<key>]` at the end of its notes, and `find_ticket` lists the proje
 would be cheaper but needs an OAuth app; the search API needs a premium plan and is eventually
 consistent, so neither is used. Asana has no remote links and no built-in priority: links are
 comments (stories), idempotent on the URL, and the severity goes in front of the task name.
+A due date is the task's `due_on`; a ticket is done when its task is `completed`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from tocsin.integrations.http import JsonHttp
+from tocsin.integrations.http import JsonHttp, iso_day
 from tocsin.integrations.ports import PermanentIntegrationError, TicketRef
 
 PROVIDER = "asana"
@@ -110,7 +112,12 @@ class AsanaTicketing:
         return None
 
     def create_ticket(
-        self, key: str, summary: str, description: str, priority: str | None
+        self,
+        key: str,
+        summary: str,
+        description: str,
+        priority: str | None,
+        due: date | None = None,
     ) -> TicketRef:
         existing = self.find_ticket(key)
         if existing:
@@ -121,6 +128,8 @@ class AsanaTicketing:
             "notes": notes,
             "projects": [self.options.project_gid],
         }
+        if due is not None:
+            data["due_on"] = iso_day(due)
         if self.options.workspace_gid:
             data["workspace"] = self.options.workspace_gid
         resp = self._http.request(
@@ -143,6 +152,25 @@ class AsanaTicketing:
 
     def _comment(self, ticket: TicketRef, text: str) -> None:
         self._http.post(f"/tasks/{ticket.id}/stories", {"data": {"text": text}})
+
+    def ticket_done(self, ticket: TicketRef) -> bool:
+        path = f"/tasks/{ticket.id}"
+        task = _object(_object(self._http.get(path, {"opt_fields": "completed"}).body).get("data"))
+        completed = task.get("completed")
+        if not isinstance(completed, bool):
+            raise PermanentIntegrationError(PROVIDER, f"GET {path}: answer without completed")
+        return completed
+
+    def complete_ticket(self, ticket: TicketRef) -> bool:
+        if self.ticket_done(ticket):
+            return False
+        self._http.request(
+            "PUT",
+            f"/tasks/{ticket.id}",
+            {"data": {"completed": True}},
+            query={"opt_fields": "completed"},
+        )
+        return True
 
 
 def build(options: Options, secret: Mapping[str, str]) -> AsanaTicketing:

@@ -14,6 +14,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -179,3 +180,9 @@ def clip(value: str, limit: int) -> str:
     if space >= limit * 4 // 5:
         cut = cut[:space]
     return cut.rstrip() + "…"
+
+
+def iso_day(day: date) -> str:
+    """A calendar day as vendors take due dates (Jira `duedate`, Asana `due_on`): YYYY-MM-DD.
+    A datetime (which is a date too) gives its day, never a time."""
+    return date(day.year, day.month, day.day).isoformat()

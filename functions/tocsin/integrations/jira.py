@@ -5,6 +5,11 @@ from the incident key (`tocsin-<key>`), so `find_ticket` finds it again with a J
 (`POST /rest/api/3/search/jql`). Rich text (description, comments) is sent as Atlassian
 Document Format. Remote links use a `globalId` derived from the URL: Jira updates the link
 with that globalId instead of adding a second one.
+
+Whether a ticket is finished is read from its status's category (`statusCategory.key` is
+`done`), never from the status's name, which each workflow chooses ("Done", "Closed",
+"Shipped"); completing one takes the first transition the workflow offers into that category.
+`parse_webhook` reads Jira's issue webhooks (`jira:issue_updated`, `jira:issue_deleted`).
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ import base64
 import hashlib
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tocsin.integrations.http import JsonHttp
+from tocsin.integrations.http import JsonHttp, Response, iso_day
 from tocsin.integrations.ports import PermanentIntegrationError, TicketRef
 
 PROVIDER = "jira"
@@ -31,6 +38,13 @@ LABEL_MAX = 255
 GLOBAL_ID_MAX = 255
 LABEL_PREFIX = "tocsin-"
 _URL = re.compile(r"https?://[^\s<>\"]+")
+#: fields a project's create screen may lack: Jira then answers 400 with `errors.<field>`, and
+#: the issue is created without them (a ticket without priority or due date beats none)
+SCREEN_OPTIONAL = ("priority", "duedate")
+#: the status category of finished issues (`new` and `indeterminate` are the others)
+DONE = "done"
+#: Jira's webhook events this module reads, and what `IssueChange.event` calls them
+WEBHOOK_EVENTS = {"jira:issue_updated": "updated", "jira:issue_deleted": "deleted"}
 
 
 class Options(BaseModel):
@@ -170,7 +184,12 @@ class JiraTicketing:
         return self._ref(issue["id"], issue["key"])
 
     def create_ticket(
-        self, key: str, summary: str, description: str, priority: str | None
+        self,
+        key: str,
+        summary: str,
+        description: str,
+        priority: str | None,
+        due: date | None = None,
     ) -> TicketRef:
         existing = self.find_ticket(key)
         if existing:
@@ -187,11 +206,9 @@ class JiraTicketing:
         priority_name = self.options.priorities.get(priority) if priority else None
         if priority_name:
             fields["priority"] = {"name": priority_name}
-        resp = self._http.post("/rest/api/3/issue", {"fields": fields}, ok=(400,))
-        if resp.status == 400 and "priority" in fields and _field_error(resp.body, "priority"):
-            # the project's create screen has no Priority field: create the issue without it
-            fields.pop("priority")
-            resp = self._http.post("/rest/api/3/issue", {"fields": fields}, ok=(400,))
+        if due is not None:
+            fields["duedate"] = iso_day(due)
+        resp = self._create_issue(fields)
         if resp.status == 400:
             raise PermanentIntegrationError(
                 PROVIDER, f"POST /rest/api/3/issue -> 400: {_error_text(resp.body)}", 400
@@ -202,6 +219,20 @@ class JiraTicketing:
                 PROVIDER, "POST /rest/api/3/issue: answer without id/key"
             )
         return self._ref(created["id"], created["key"])
+
+    def _create_issue(self, fields: dict[str, Any]) -> Response:
+        """POST the issue; when Jira refuses fields of SCREEN_OPTIONAL because the project's
+        create screen lacks them (400 with `errors.<field>`), post it again without those. A
+        400 that remains is returned."""
+        while True:
+            resp = self._http.post("/rest/api/3/issue", {"fields": fields}, ok=(400,))
+            if resp.status != 400:
+                return resp
+            refused = [n for n in SCREEN_OPTIONAL if n in fields and _field_error(resp.body, n)]
+            if not refused:
+                return resp
+            for name in refused:  # each round drops at least one: at most one retry per field
+                del fields[name]
 
     def add_link(self, ticket: TicketRef, title: str, url: str) -> None:
         body = {
@@ -216,9 +247,106 @@ class JiraTicketing:
             return  # Jira refuses empty comments; nothing to say
         self._http.post(f"/rest/api/3/issue/{ticket.key}/comment", {"body": doc})
 
+    def ticket_done(self, ticket: TicketRef) -> bool:
+        path = f"/rest/api/3/issue/{ticket.key}"
+        issue = _object(self._http.get(path, {"fields": "status"}).body)
+        category = _category(_object(issue.get("fields")).get("status"))
+        if category is None:
+            raise PermanentIntegrationError(
+                PROVIDER, f"GET {path}: answer without fields.status.statusCategory.key"
+            )
+        return category == DONE
+
+    def complete_ticket(self, ticket: TicketRef) -> bool:
+        if self.ticket_done(ticket):
+            return False
+        path = f"/rest/api/3/issue/{ticket.key}/transitions"
+        offered = _object(self._http.get(path).body).get("transitions")
+        to_done = next(
+            (
+                t
+                for t in (offered if isinstance(offered, list) else [])
+                if isinstance(t, dict)
+                and t.get("id")
+                and t.get("isAvailable") is not False
+                and _category(t.get("to")) == DONE
+            ),
+            None,
+        )
+        if to_done is None:
+            raise PermanentIntegrationError(
+                PROVIDER,
+                f"{ticket.key}: its workflow offers no transition to a done status from the "
+                "issue's current status; close it in Jira by hand, or add such a transition",
+            )
+        self._http.post(path, {"transition": {"id": str(to_done["id"])}})
+        return True
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _category(status: Any) -> str | None:
+    """A status object's category key (`new`, `indeterminate`, `done`), or None."""
+    key = _object(_object(status).get("statusCategory")).get("key")
+    return key if isinstance(key, str) and key else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
 
 def _field_error(body: Any, field: str) -> bool:
     return isinstance(body, dict) and field in (body.get("errors") or {})
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssueChange:
+    """What a Jira issue webhook says happened to an issue."""
+
+    issue_id: str
+    key: str
+    #: the issue's status is in the done category; None when the payload does not say (ask
+    #: `ticket_done` then) and for a deleted issue
+    done: bool | None
+    #: the status's name in this workflow ("Done", "Closed", ...), when the payload carries it
+    status: str | None
+    #: who did it: their display name, else their account id; None when the payload has neither
+    actor: str | None
+    #: "updated" | "deleted" (WEBHOOK_EVENTS)
+    event: str
+
+
+def parse_webhook(body: Any) -> IssueChange | None:
+    """The issue change in a Jira webhook's body, or None for anything else: other events,
+    bodies that are not Jira issue events, malformed ones (never an exception)."""
+    if not isinstance(body, dict):
+        return None
+    name = body.get("webhookEvent")
+    event = WEBHOOK_EVENTS.get(name) if isinstance(name, str) else None
+    issue = body.get("issue")
+    if event is None or not isinstance(issue, dict):
+        return None
+    key, issue_id = _text(issue.get("key")), issue.get("id")
+    if isinstance(issue_id, int) and not isinstance(issue_id, bool):
+        issue_id = str(issue_id)
+    if key is None or _text(issue_id) is None:
+        return None
+    status = _object(_object(issue.get("fields")).get("status"))
+    category = _category(status)
+    user = _object(body.get("user"))
+    return IssueChange(
+        issue_id=str(issue_id),
+        key=key,
+        done=None if event == "deleted" or category is None else category == DONE,
+        status=_text(status.get("name")),
+        actor=_text(user.get("displayName")) or _text(user.get("accountId")),
+        event=event,
+    )
 
 
 def build(options: Options, secret: Mapping[str, str]) -> JiraTicketing:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import asdict
+from datetime import date
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -21,6 +22,7 @@ from tocsin.dal.aws import client
 from tocsin.dal.dynamo import deser, is_conditional_failure, query_all, ser, ser_value
 from tocsin.domain.clock import iso, utcnow
 from tocsin.domain.ids import ulid
+from tocsin.integrations.http import iso_day
 from tocsin.integrations.ports import (
     BridgeRef,
     ChannelRef,
@@ -185,6 +187,10 @@ class LocalConferencing(_Recorder):
 
 
 class LocalTicketing(_Recorder):
+    """Tickets under `LOCAL#ticket` (by incident key); whether one is done under
+    `LOCAL#ticketstate` (by ticket id): not done until `complete_ticket` (or, in tests,
+    `set_done`, standing for someone who finishes or reopens it in the tool)."""
+
     provider = PROVIDER
 
     def _ref(self, item: dict[str, Any]) -> TicketRef:
@@ -195,7 +201,12 @@ class LocalTicketing(_Recorder):
         return self._ref(found) if found else None
 
     def create_ticket(
-        self, key: str, summary: str, description: str, priority: str | None
+        self,
+        key: str,
+        summary: str,
+        description: str,
+        priority: str | None,
+        due: date | None = None,
     ) -> TicketRef:
         ticket_key = f"LOCAL-{_short(key)[:6].upper()}"
         item = self.put_new(
@@ -207,6 +218,7 @@ class LocalTicketing(_Recorder):
                 "summary": summary,
                 "description": description,
                 "priority": priority,
+                "due": iso_day(due) if due is not None else None,
             },
         )
         return self._ref(item)
@@ -216,6 +228,45 @@ class LocalTicketing(_Recorder):
 
     def add_comment(self, ticket: TicketRef, text: str) -> None:
         self.put_new(f"LOCAL#ticketcomments#{ticket.id}", ulid(), {"text": text})
+
+    def ticket_done(self, ticket: TicketRef) -> bool:
+        state = self.get("LOCAL#ticketstate", ticket.id)
+        return bool(state and state.get("done"))
+
+    def complete_ticket(self, ticket: TicketRef) -> bool:
+        return self.set_done(ticket, True)
+
+    def set_done(self, ticket: TicketRef, done: bool) -> bool:
+        """Record the ticket as done (or not); True when that changed its state (a ticket
+        never recorded is not done). Conditional, so two completions at once change it once."""
+        changes = "#done = :was"  # not `<>`: how that treats a missing attribute varies
+        if done:
+            changes = f"attribute_not_exists(#done) OR {changes}"
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=ser({"pk": "LOCAL#ticketstate", "sk": ticket.id}),
+                UpdateExpression="SET #type = :type, #at = :at, #key = :key, #done = :done",
+                ConditionExpression=changes,
+                ExpressionAttributeNames={
+                    "#type": "type",
+                    "#at": "at",
+                    "#key": "key",
+                    "#done": "done",
+                },
+                ExpressionAttributeValues={
+                    ":type": ser_value("local_outbox"),
+                    ":at": ser_value(iso(utcnow())),
+                    ":key": ser_value(ticket.key),
+                    ":done": ser_value(done),
+                    ":was": ser_value(not done),
+                },
+            )
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+            return False
+        return True
 
     def links(self, ticket: TicketRef) -> list[dict[str, Any]]:
         return self.query(f"LOCAL#ticketlinks#{ticket.id}")

@@ -10,6 +10,7 @@ thing up before `create_*` makes it, so a retried step never makes a second one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Protocol, runtime_checkable
 
 # --- errors -----------------------------------------------------------------------------------
@@ -222,15 +223,31 @@ class TicketingPort(Protocol):
         """The ticket created earlier for this key (the incident id), or None."""
 
     def create_ticket(
-        self, key: str, summary: str, description: str, priority: str | None
+        self,
+        key: str,
+        summary: str,
+        description: str,
+        priority: str | None,
+        due: date | None = None,
     ) -> TicketRef:
-        """Create the ticket, marked with `key` so that `find_ticket(key)` finds it."""
+        """Create the ticket, marked with `key` so that `find_ticket(key)` finds it. `due` is
+        the day it is due (an action item's deadline); a project that cannot take a due date
+        (Jira: not on its create screen) gets the ticket without one."""
 
     def add_link(self, ticket: TicketRef, title: str, url: str) -> None:
         """Link an outside page (the incident channel, the incident) from the ticket.
         Idempotent on the URL."""
 
     def add_comment(self, ticket: TicketRef, text: str) -> None: ...
+
+    def ticket_done(self, ticket: TicketRef) -> bool:
+        """Whether the ticket is finished now (Jira: its status is in the done category,
+        whatever this workflow names it; Asana: the task is completed)."""
+
+    def complete_ticket(self, ticket: TicketRef) -> bool:
+        """Move the ticket to done. Idempotent: True when it changed something, False when it
+        was done already. When the tool's workflow offers no way to done from where the ticket
+        is, PermanentIntegrationError says so."""
 
 
 @runtime_checkable

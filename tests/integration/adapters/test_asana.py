@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 from pydantic import ValidationError
 from tocsin.integrations import asana
+from tocsin.integrations.http import JsonHttp
 from tocsin.integrations.ports import (
     PermanentIntegrationError,
     RetryableIntegrationError,
@@ -133,6 +135,96 @@ def test_without_severity_or_description(fake: FakeAsana) -> None:
     assert body["data"]["notes"] == f"[tocsin:{KEY}]"
     assert body["data"]["workspace"] == fake.workspace_gid
     assert make(fake).find_ticket(KEY) is not None
+    assert fake.violations == []
+
+
+def test_due_date_is_the_tasks_due_on(fake: FakeAsana) -> None:
+    ref = make(fake).create_ticket(KEY, "Rotate the keys", "details", "SEV2", due=date(2025, 3, 14))
+
+    (body,) = task_posts(fake)
+    assert body["data"]["due_on"] == "2025-03-14"
+    assert "due_at" not in body["data"]
+    assert fake.tasks[ref.id]["due_on"] == "2025-03-14"
+    assert fake.violations == []
+
+
+def test_the_fake_checks_due_on_like_asana(fake: FakeAsana) -> None:
+    """Asana's formats, as the fake enforces them (the adapter cannot send these)."""
+    http = JsonHttp("asana", fake.url + PREFIX, auth=lambda: {"Authorization": f"Bearer {TOKEN}"})
+    task = {"name": "x", "projects": [fake.project_gid]}
+    for bad in (
+        {"due_on": "14/03/2025"},
+        {"due_on": "2025-03-14", "due_at": "2025-03-14T10:00:00Z"},
+    ):
+        with pytest.raises(PermanentIntegrationError) as info:
+            http.post("/tasks", {"data": {**task, **bad}})
+        assert info.value.status == 400
+    assert len(fake.violations) == 2 and fake.tasks == {}
+
+
+# --- done and complete ------------------------------------------------------------------------
+
+
+def test_ticket_done_reads_completed(fake: FakeAsana) -> None:
+    adapter = make(fake)
+    ticket = adapter.create_ticket(KEY, "Rotate the keys", "details", "SEV2")
+
+    assert adapter.ticket_done(ticket) is False
+    (read,) = fake.calls("GET", PREFIX + f"/tasks/{ticket.id}")
+    assert read.query == {"opt_fields": ["completed"]}
+    assert read.headers["authorization"] == f"Bearer {TOKEN}"
+    fake.tasks[ticket.id]["completed"] = True  # someone ticked it off in Asana
+    assert make(fake).ticket_done(ticket) is True
+    assert fake.violations == []
+
+
+def test_complete_ticket_puts_completed_once(fake: FakeAsana) -> None:
+    adapter = make(fake)
+    ticket = adapter.create_ticket(KEY, "Rotate the keys", "details", "SEV2")
+
+    assert adapter.complete_ticket(ticket) is True
+    assert make(fake).complete_ticket(ticket) is False  # a retried step: done already
+
+    (put,) = fake.calls("PUT", PREFIX + f"/tasks/{ticket.id}")
+    assert put.json == {"data": {"completed": True}}
+    assert put.headers["content-type"].startswith("application/json")
+    task = fake.tasks[ticket.id]
+    assert task["completed"] is True and task["completed_at"]
+    assert task["name"] == "[SEV2] Rotate the keys"  # nothing else changed
+    assert fake.violations == []
+
+
+def test_a_task_completed_in_asana_is_left_alone(fake: FakeAsana) -> None:
+    adapter = make(fake)
+    ticket = adapter.create_ticket(KEY, "Rotate the keys", "details", "SEV2")
+    fake.tasks[ticket.id]["completed"] = True
+
+    assert adapter.complete_ticket(ticket) is False
+    assert fake.calls("PUT", PREFIX + f"/tasks/{ticket.id}") == []
+
+
+def test_done_and_complete_on_an_unknown_task_are_permanent(fake: FakeAsana) -> None:
+    ghost = TicketRef(
+        "asana", "1200000000009999", "1200000000009999", "https://app.asana.com/0/1/2"
+    )
+    for call in (make(fake).ticket_done, make(fake).complete_ticket):
+        with pytest.raises(PermanentIntegrationError) as info:
+            call(ghost)
+        assert info.value.status == 404
+
+
+def test_a_5xx_while_completing_is_retryable_and_the_retry_completes_once(
+    fake: FakeAsana,
+) -> None:
+    adapter = make(fake)
+    ticket = adapter.create_ticket(KEY, "Rotate the keys", "details", "SEV2")
+    fake.fail_next(503)  # the completed read
+    with pytest.raises(RetryableIntegrationError):
+        adapter.complete_ticket(ticket)
+
+    assert adapter.complete_ticket(ticket) is True
+    assert adapter.complete_ticket(ticket) is False
+    assert len(fake.calls("PUT", PREFIX + f"/tasks/{ticket.id}")) == 1
     assert fake.violations == []
 
 
