@@ -239,6 +239,7 @@ def test_the_sweeper_creates_the_ticket_and_completes_it_when_done(http: Http) -
     assert tickets.ticket_done(TicketRef(**stored["ticket"]))
     # the postmortem lists the item with its ticket
     md = http.call("GET", f"/v1/incidents/{incident['id']}/postmortem?format=md").data.decode()
+    md = md.replace("\\", "")  # Markdown escapes
     assert f"ticket {stored['ticket']['key']}" in md and f"({item['id']}, done)" in md
 
 
@@ -393,7 +394,7 @@ def jira(aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 def jira_event(key: str, issue_id: str, category: str | None, name: str) -> dict[str, Any]:
     """The real Jira Cloud `jira:issue_updated` payload, about our issue, in `category`."""
-    event = load_fixture("vendor/jira/zulip_webhook_jira_issue_updated_status_change.json")
+    event = load_fixture("jira/zulip_webhook_jira_issue_updated_status_change.json")
     event["issue"]["key"], event["issue"]["id"] = key, issue_id
     status = event["issue"]["fields"]["status"]
     status["name"] = name
