@@ -206,10 +206,55 @@ def _scenario(local: Any) -> int:
     ]
     _say(f"  carol posts a stakeholder update: recorded, then {', '.join(delivered)}")
     _publish_status(client, declared["id"])
+    _show_action_items(client, local, declared["id"])
     time.sleep(0.5)
     _report(client, demo)
     _show_status_pages(client)
     return 0
+
+
+def _show_action_items(client: ApiClient, local: Any, incident_id: str) -> None:
+    """Follow-ups written into the postmortem become action items with tickets; owners of
+    overdue ones are reminded."""
+    today = datetime.now(UTC).date()
+    client.request(
+        "PUT",
+        f"/v1/incidents/{incident_id}/postmortem/sections",
+        json={
+            "sections": {"lessons": "The refund worker had no alert on its backlog."},
+            "action_items": [
+                {
+                    "text": "Alert when the refund backlog grows for 10 minutes",
+                    "owner": "alice",
+                    "due": (today + timedelta(days=7)).isoformat(),
+                    "priority": "high",
+                },
+                {
+                    "text": "Make the refund worker restart itself when it stalls",
+                    "owner": "bob",
+                    "due": (today - timedelta(days=1)).isoformat(),  # late already
+                },
+            ],
+            "by": "carol",
+        },
+    )
+    report = local.sweep_now().get("action_item_tickets", {})
+    _say(
+        f"  follow-ups from the postmortem: {report.get('created', 0)} action items, "
+        "a ticket each (made by the sweeper):"
+    )
+    for item in client.request("GET", "/v1/action-items", params={"status": "open"})["items"]:
+        ticket = (item.get("ticket") or {}).get("key", "ticket pending")
+        late = " OVERDUE" if item.get("due") and item["due"] < today.isoformat() else ""
+        _say(
+            f"    {item['id']} {item['priority']:<6} due {item.get('due')}{late} "
+            f"{item.get('owner')}: {item['text']} [{ticket}]"
+        )
+    reminders = local.remind_now()["reminders"]
+    if reminders.get("skipped"):
+        _say(f"  overdue reminders: not now ({reminders['skipped']}; the scheduler runs hourly)")
+    else:
+        _say(f"  overdue reminders sent to: {', '.join(reminders['sent']) or 'nobody'}")
 
 
 def _publish_status(client: ApiClient, incident_id: str) -> None:
