@@ -62,6 +62,11 @@ OBJECT_ACCESS: dict[Function, dict[str, tuple[str, ...]]] = {
         "s3:GetObject": (POSTMORTEMS_PREFIX, CHAT_FILES_PREFIX),
         "s3:PutObject": (POSTMORTEMS_PREFIX,),
     },
+    # postmortems whose record changed after the resolution, regenerated every minute
+    Function.SWEEPER: {
+        "s3:GetObject": (POSTMORTEMS_PREFIX, CHAT_FILES_PREFIX),
+        "s3:PutObject": (POSTMORTEMS_PREFIX,),
+    },
     # copies of files shared in incident channels (the Slack events it captures), and
     # `/incident postmortem`
     Function.CHATOPS: {

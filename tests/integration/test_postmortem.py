@@ -388,6 +388,35 @@ def test_regeneration_keeps_the_teams_sections(http: Http, aws: Any) -> None:
     assert {s["id"]: s["text"] for s in after["sections"]} == text
 
 
+def test_the_sweeper_regenerates_a_postmortem_whose_record_changed(http: Http, aws: Any) -> None:
+    """After the resolution the record still changes (an action item done, a late message):
+    the next sweep regenerates the stored files, without anyone reading them first."""
+    from tocsin.handlers.sweeper import handler
+    from tocsin_local.patches import FakeLambdaContext
+
+    from tests.integration.test_escalation import declare
+
+    incident_id = declare(http, "SEV3")
+    wait_for_workflows(60)
+    resolved = {"status": "resolved", "changed_by": "carol"}
+    assert http.call("PATCH", f"/v1/incidents/{incident_id}", resolved).status_code == 200
+    wait_for_workflows(60)
+    made = c().postmortems.store.generated_fingerprint(incident_id)
+    assert made is not None  # the resolved workflow generated it
+    assert handler({}, FakeLambdaContext("sweeper"))["postmortems_regenerated"] == []
+    # a follow-up is added after the resolution
+    item = http.call(
+        "POST", f"/v1/incidents/{incident_id}/action-items", {"text": "Add a backlog alert"}
+    ).body
+    report = handler({}, FakeLambdaContext("sweeper"))
+    assert report["postmortems_regenerated"] == [incident_id]
+    stored = json.loads(c().postmortems.store.get(incident_id, "postmortem.json"))
+    assert [a["id"] for a in stored["action_items"]] == [item["id"]]
+    assert stored["fingerprint"] == c().postmortems.store.generated_fingerprint(incident_id)
+    # nothing changed since: nothing regenerated
+    assert handler({}, FakeLambdaContext("sweeper"))["postmortems_regenerated"] == []
+
+
 def test_chat_command_answers_with_the_link(http: Http, aws: Any) -> None:
     from tocsin.dal.chatops import ChannelDirectory
 

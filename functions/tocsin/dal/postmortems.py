@@ -1,7 +1,8 @@
 """Postmortems: the generated files in the (private) artifact bucket under
 `postmortems/<incident id>/`, and the team's written sections in the table (one item per
 incident, `INC#<id>` / `POSTMORTEM#SECTIONS`, versioned) so that regenerating never loses
-them."""
+them; `INC#<id>` / `POSTMORTEM#META` says what the stored files were made from (the record's
+fingerprint), so the sweeper can tell a stale postmortem without reading it."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tocsin.domain.errors import VersionConflictError
 #: key prefix of the generated postmortems (the workflow and API functions may write under it)
 POSTMORTEMS_PREFIX = "postmortems/"
 SECTIONS_SK = "POSTMORTEM#SECTIONS"
+META_SK = "POSTMORTEM#META"
 CONTENT_TYPES = {
     "md": "text/markdown; charset=utf-8",
     "html": "text/html; charset=utf-8",
@@ -87,6 +89,30 @@ class PostmortemStore:
                 ) from None
             raise
         return expected + 1
+
+    # --- what the stored files were made from ------------------------------------------------
+    def mark_generated(self, incident_id: str, fingerprint: str, at: str) -> None:
+        self.ddb.put_item(
+            TableName=self.table,
+            Item=ser(
+                {
+                    schema.PK: incident_pk(incident_id),
+                    schema.SK: META_SK,
+                    "type": "postmortem_meta",
+                    "fingerprint": fingerprint,
+                    "generated_at": at,
+                }
+            ),
+        )
+
+    def generated_fingerprint(self, incident_id: str) -> str | None:
+        """The fingerprint of the stored postmortem; None when none was generated."""
+        resp = self.ddb.get_item(
+            TableName=self.table,
+            Key=ser({schema.PK: incident_pk(incident_id), schema.SK: META_SK}),
+            ConsistentRead=True,
+        )
+        return str(deser(resp["Item"])["fingerprint"]) if "Item" in resp else None
 
     # --- files --------------------------------------------------------------------------------
     def put(self, incident_id: str, name: str, body: bytes, content_type: str) -> str:

@@ -1,6 +1,7 @@
 """Every minute: auto-resolve quiet incidents, finish stalled ones, enforce SLAs (see
-services/sweeper.py), keep the status pages current (services/statuspage.py) and do the
-action items' ticket work (services/action_items.py). Every hour, from EventBridge Scheduler:
+services/sweeper.py), keep the status pages current (services/statuspage.py), do the
+action items' ticket work (services/action_items.py) and regenerate postmortems whose
+record changed (services/postmortem.py). Every hour, from EventBridge Scheduler:
 remind owners of overdue action items."""
 
 from __future__ import annotations
@@ -43,5 +44,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except Exception as exc:  # retried next minute, like everything the sweeper does
         logger.exception("action item ticket sync failed")
         result["failed"]["action_item_tickets"] = f"{type(exc).__name__}: {exc}"
+    try:  # postmortems whose record changed since they were made
+        result["postmortems_regenerated"] = c.postmortems.refresh_changed()
+    except Exception as exc:
+        logger.exception("postmortem refresh failed")
+        result["failed"]["postmortems"] = f"{type(exc).__name__}: {exc}"
     logger.info("sweep done", extra={"report": result})
     return result

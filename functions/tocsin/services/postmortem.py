@@ -18,7 +18,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +60,10 @@ MAX_IMAGE_BYTES = 2_000_000
 MAX_IMAGES_BYTES = 12_000_000
 EMBEDDABLE = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 MAX_SECTION_CHARS = 20_000
+#: the sweeper keeps the postmortems of incidents created this recently current
+REFRESH_DAYS = 30
+#: and stops starting regenerations after this many seconds of a run
+REFRESH_BUDGET_S = 20.0
 _SECTION = re.compile(
     r"<!-- tocsin:section ([a-z_]+) -->\n(.*?)\n?<!-- /tocsin:section -->", re.DOTALL
 )
@@ -219,6 +223,7 @@ class PostmortemService:
         link = self.link(incident.id)
         self.set_links(incident.id, {"postmortem": link})
         at = self.clock()
+        self.store.mark_generated(incident.id, fingerprint, iso(at))
         self.incidents.append_timeline(
             TimelineEvent(
                 id=f"postmortem-{fingerprint[:16]}",  # one event per version of the record
@@ -280,20 +285,51 @@ class PostmortemService:
         if fmt not in FORMATS:
             raise InvalidRequestError(f"unknown format {fmt!r} (md, html or json)")
         incident = self.incident(ref)
-        stored = self.store.get(incident.id, "postmortem.json")
-        stale = stored is None
-        if stored is not None and regenerate_if_stale:
-            import json
-
-            stale = json.loads(stored).get("fingerprint") != self.fingerprint(incident)
+        made_from = self.store.generated_fingerprint(incident.id)
+        stale = made_from is None
+        if made_from is not None and regenerate_if_stale:
+            stale = made_from != self.fingerprint(incident)
         if stale:
             if not regenerate_if_stale:
                 raise PostmortemNotFoundError(f"{incident.ref} has no postmortem yet")
-            self.generate(incident.id, actor, "record changed" if stored else "first request")
+            self.generate(incident.id, actor, "record changed" if made_from else "first request")
         body = self.store.get(incident.id, f"postmortem.{fmt}")
         if body is None:
             raise PostmortemNotFoundError(f"{incident.ref} has no postmortem yet")
         return body
+
+    def refresh_changed(
+        self, days: int = REFRESH_DAYS, budget_s: float = REFRESH_BUDGET_S
+    ) -> list[str]:
+        """Regenerate the postmortems of incidents resolved lately (created in the last `days`)
+        whose record changed since: an action item done, a message in the channel, a role
+        fixed afterwards. Run by the sweeper, so the stored files (and the ticket's link) stay
+        current without anyone reading them first. Returns the incident ids regenerated."""
+        import time
+
+        from tocsin.domain.incidents import IncidentStatus
+
+        started = time.monotonic()
+        since = self.clock() - timedelta(days=days)
+        done: list[str] = []
+        cursor: str | None = None
+        while time.monotonic() - started < budget_s:
+            incidents, cursor = self.incidents.search(
+                [IncidentStatus.RESOLVED], limit=50, cursor=cursor
+            )
+            for incident in incidents:
+                if incident.created_at < since:
+                    return done  # newest first: the rest are older
+                if time.monotonic() - started >= budget_s:
+                    return done
+                made_from = self.store.generated_fingerprint(incident.id)
+                if made_from is None or made_from == self.fingerprint(incident):
+                    continue
+                self.generate(incident.id, Actor.system("postmortem"), "record changed")
+                done.append(incident.id)
+            if cursor is None:
+                return done
+        return done
 
     # --- the team's sections --------------------------------------------------------------------
     def sections(self, ref: str) -> dict[str, Any]:
