@@ -153,7 +153,14 @@ def teams_router() -> APIGatewayHttpRouter:
 
 
 def build_spec() -> dict[str, Any]:
-    from tocsin.handlers import api, oncall_api, postmortem_api, runbooks_api, statuspage_api
+    from tocsin.handlers import (
+        action_items_api,
+        api,
+        oncall_api,
+        postmortem_api,
+        runbooks_api,
+        statuspage_api,
+    )
     from tocsin.handlers.http import new_resolver
 
     routers = (
@@ -162,6 +169,7 @@ def build_spec() -> dict[str, Any]:
         statuspage_api.router,
         runbooks_api.router,
         postmortem_api.router,
+        action_items_api.router,
     )
     owners = [(r, r.api_resolver) for r in routers]
     app = new_resolver()

@@ -136,6 +136,11 @@ def test_unknown_incident_item_status_and_cursor_are_clear_errors(http: Http) ->
     bad = http.call("GET", "/v1/action-items?status=later")
     assert bad.status_code == 400 and "unknown status" in bad.body["error"]
     assert http.call("GET", "/v1/action-items?cursor=nope").status_code == 400
+    add(http, incident["id"], "one")
+    add(http, incident["id"], "two")
+    page = http.call("GET", "/v1/action-items?limit=1").body
+    other = http.call("GET", f"/v1/action-items?status=done&cursor={page['next_cursor']}")
+    assert other.status_code == 400 and "cursor" in other.body["error"]
     assert http.call("GET", "/v1/action-items?status=done&overdue=true").status_code == 400
     assert http.call("GET", "/v1/action-items", token="wrong").status_code == 401
 
@@ -281,10 +286,15 @@ def test_follow_ups_written_in_the_postmortem_become_action_items(http: Http) ->
     md = http.call("GET", f"/v1/incidents/{incident['id']}/postmortem?format=md").data.decode()
     assert "Alert on PSP error rate — owner alice" in md.replace("\\", "")
     # one bad follow-up stores none of them
-    bad = {"action_items": [{"text": "fine"}, {"text": "owner unknown", "owner": "mallory"}]}
+    version = c().postmortems.sections(incident["id"])["version"]
+    bad = {
+        "sections": {"went_well": "should not be saved"},
+        "action_items": [{"text": "fine"}, {"text": "owner unknown", "owner": "mallory"}],
+    }
     resp = http.call("PUT", f"/v1/incidents/{incident['id']}/postmortem/sections", bad)
     assert resp.status_code == 400 and "action_items[1]" in resp.body["error"]
     assert len(c().action_items.for_incident(incident["id"])) == 2
+    assert c().postmortems.sections(incident["id"])["version"] == version  # sections untouched
 
 
 # --- reminders ----------------------------------------------------------------------------------
@@ -318,6 +328,7 @@ def test_owners_get_one_reminder_a_day_listing_their_overdue_items(http: Http) -
     assert "Add a dashboard" in text and "Fix the retry storm" in text and "Not late" not in text
     assert text.index("Add a dashboard") < text.index("Fix the retry storm")  # urgent first
     assert "2 days overdue" in text and incident["ref"] in text
+    assert first["id"] in text and second["id"] in text  # what `/incident action done` needs
     assert len(chat.direct_messages("bob")) == 1
     # the same day again: nothing; the next day: again
     assert service.remind_overdue(at(15)).items == 0
@@ -436,14 +447,18 @@ def test_jira_ticket_for_each_item_and_done_in_jira_is_done_here(
     assert done.status_code == 200 and done.body["status"] == "done"
     stored = c().action_items.get(incident["id"], item["id"])
     assert stored.status.value == "done" and stored.ticket_sync is None  # no echo to Jira
-    (updated,) = kinds(http, incident["id"], "action_item_updated")
+    (updated,) = [
+        e
+        for e in kinds(http, incident["id"], "action_item_updated")
+        if "status" in e["data"]["changes"]
+    ]
     assert updated["actor"] == {"kind": "integration", "id": "jira", "name": "James Williams"}
     # the same delivery again changes nothing; reopened in Jira reopens here
     assert (
         webhook(http, jira_event(ticket["key"], ticket["id"], "done", "Done")).body["status"]
         == "done"
     )
-    assert len(kinds(http, incident["id"], "action_item_updated")) == 1
+    assert len(kinds(http, incident["id"], "action_item_updated")) == 2  # the ticket, done
     reopened = webhook(http, jira_event(ticket["key"], ticket["id"], "new", "To Do"))
     assert reopened.body["status"] == "open"
 
@@ -543,3 +558,107 @@ def test_tocsin_actions_commands(http: Http, cli: Any) -> None:
     assert bad.exit_code != 0 and "is not a date" in bad.output
     unknown = cli("actions", "add", incident["ref"], "x", "--owner", "mallory", ok=False)
     assert unknown.exit_code != 0 and "not a configured person" in unknown.output
+
+
+# --- the review's races and edges ---------------------------------------------------------------
+
+
+def test_done_while_its_ticket_is_being_created_closes_the_new_ticket(
+    http: Http, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tocsin.integrations.ports import TicketRef
+
+    incident = declare(http)
+    item = add(http, incident["id"], "Quick fix").body
+    tickets = c().adapters.get("ticketing")
+    real = tickets.create_ticket
+
+    def slow_create(*args: Any, **kwargs: Any) -> Any:
+        patch(http, incident["id"], item["id"], status="done")  # meanwhile, in chat
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tickets, "create_ticket", slow_create)
+    c().action_items.port = lambda name: tickets if name == "ticketing" else None
+    assert sweep()["action_item_tickets"]["created"] == 1
+    stored = c().action_items.get(incident["id"], item["id"])
+    assert (
+        stored.status.value == "done" and stored.ticket and stored.ticket_sync.value == "complete"
+    )
+    assert sweep()["action_item_tickets"]["completed"] == 1
+    assert tickets.ticket_done(TicketRef(**stored.ticket))
+
+
+def test_cancelled_here_closes_the_ticket_and_a_refused_ticket_retries_after_a_change(
+    http: Http,
+) -> None:
+    from tocsin.integrations.ports import PermanentIntegrationError, TicketRef
+
+    incident = declare(http)
+    item = add(http, incident["id"], "Not needed after all").body
+    sweep()
+    patch(http, incident["id"], item["id"], status="cancelled")
+    assert sweep()["action_item_tickets"]["completed"] == 1
+    ticket = c().action_items.get(incident["id"], item["id"]).ticket
+    assert c().adapters.get("ticketing").ticket_done(TicketRef(**ticket))
+
+    refused = add(http, incident["id"], "Refused first").body
+    tickets = c().adapters.get("ticketing")
+    real = tickets.create_ticket
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise PermanentIntegrationError("local", "project archived")
+
+    tickets.create_ticket = refuse
+    c().action_items.port = lambda name: tickets
+    assert sweep()["action_item_tickets"]["gave_up"] == 1
+    stored = c().action_items.get(incident["id"], refused["id"])
+    assert stored.ticket_sync is None and "archived" in stored.ticket_error
+    (event,) = [
+        e
+        for e in kinds(http, incident["id"], "action_item_updated")
+        if "ticket_error" in e["data"]["changes"]
+    ]
+    assert event["data"]["id"] == refused["id"]
+    # the cause fixed at the tool, any change tries again
+    tickets.create_ticket = real
+    patch(http, incident["id"], refused["id"], priority="high")
+    assert sweep()["action_item_tickets"]["created"] == 1
+    assert c().action_items.get(incident["id"], refused["id"]).ticket_error is None
+
+
+def test_a_reminder_claimed_meanwhile_is_not_undone_by_an_edit(http: Http) -> None:
+    incident = declare(http)
+    item = add(
+        http, incident["id"], "Edit me", owner="alice", due=(TODAY - timedelta(days=1)).isoformat()
+    ).body
+    store = c().action_items.store
+    calls = []
+
+    def decide(current: Any) -> Any:
+        if not calls:  # between this read and the write, the reminder run claims the day
+            calls.append(store.claim_reminder(incident["id"], item["id"], TODAY))
+        return current.model_copy(update={"text": "Edited"})
+
+    store.change(incident["id"], item["id"], decide)
+    stored = store.get(incident["id"], item["id"])
+    assert calls == [True] and stored.text == "Edited" and stored.reminded_on == TODAY
+
+
+def test_jira_comments_and_a_pending_close_do_not_reopen_an_item(
+    http: Http, jira: FakeJira
+) -> None:
+    incident = declare(http)
+    item = add(http, incident["id"], "Close me").body
+    sweep()
+    ticket = c().action_items.get(incident["id"], item["id"]).ticket
+    patch(http, incident["id"], item["id"], status="done")  # the sweeper has not closed it yet
+    comment = jira_event(ticket["key"], ticket["id"], "new", "To Do")
+    del comment["changelog"]  # an edit or a comment: no status transition
+    assert webhook(http, comment).status_code == 202
+    # a transition event still describing the old state does not undo the pending close
+    back = webhook(http, jira_event(ticket["key"], ticket["id"], "new", "To Do"))
+    assert back.status_code == 200 and back.body["status"] == "done"
+    assert sweep()["action_item_tickets"]["completed"] == 1
+    # the issue moved to another project keeps its id: still found
+    moved = jira_event("NEW-7", ticket["id"], "new", "To Do")
+    assert webhook(http, moved).body["status"] == "open"

@@ -319,13 +319,13 @@ def test_note_decision_and_action_items_go_on_the_timeline(http: Http, slack: Fa
 
     from tocsin.handlers.container import container
 
-    (item,) = container().chatops.actions.for_incident(incident_id)
-    assert (item["status"], item["priority"], item["created_by"]) == ("open", "medium", "carol")
+    (item,) = container().action_items.for_incident(incident_id)
+    assert (item.status, item.priority, item.created_by) == ("open", "medium", "carol")
     # an unknown owner stays in the text; a relative due date counts from the request
-    in_channel(http, slack, incident_id, "action Write the customer letter due tomorrow")
-    items = container().chatops.actions.for_incident(incident_id)
-    letter = next(i for i in items if i["text"] == "Write the customer letter")
-    assert letter.get("owner") is None and letter["due"]
+    in_channel(http, slack, incident_id, "action Write the customer letter !high due tomorrow")
+    items = container().action_items.for_incident(incident_id)
+    letter = next(i for i in items if i.text == "Write the customer letter")
+    assert letter.owner is None and letter.due and letter.priority == "high"
     answer = in_channel(http, slack, incident_id, "note")
     assert "What should the note say?" in answer["text"]
 
@@ -353,7 +353,7 @@ def test_redelivery_adds_one_note_and_one_action_item(http: Http, slack: FakeSla
             chatops.command(request)
     assert len(events(http, incident_id, "note")) == 1
     assert len(events(http, incident_id, "action_item_added")) == 1
-    assert len(chatops.actions.for_incident(incident_id)) == 1
+    assert len(container().action_items.for_incident(incident_id)) == 1
 
 
 # --- reading -------------------------------------------------------------------------------------

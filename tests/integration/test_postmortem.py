@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
-import pytest
 
 from tests.helpers import REPO, Http, generic_alert, wait_for_workflows
 
@@ -431,39 +430,17 @@ def test_chat_command_answers_with_the_link(http: Http, aws: Any) -> None:
     assert "timeline events" in answer.lines[0]
 
 
-def test_cli_generates_and_shows_it(
-    http: Http, aws: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cli_generates_and_shows_it(http: Http, aws: Any, tmp_path: Any, cli: Any) -> None:
     """`tocsin postmortem generate|show|sections`, its requests sent to the gateway in this
-    process (as tests/integration/test_runbooks_cli.py does)."""
-    from urllib.parse import urlencode
-
-    from click.testing import CliRunner
-    from tocsin_local.cli import main
-
-    from tests.helpers import TOKEN
-    from tests.integration.test_runbooks_cli import _Resp
-
-    def request(method: str, url: str, headers: Any = None, params: Any = None, **kw: Any) -> Any:
-        path = url.removeprefix("http://tocsin.test") + (f"?{urlencode(params)}" if params else "")
-        data = json.dumps(kw["json"]) if kw.get("json") is not None else None
-        if data is not None:
-            headers = {**(headers or {}), "Content-Type": "application/json"}
-        resp = http.client.open(path, method=method, headers=headers, data=data)
-        return _Resp(resp.status_code, resp.data)
-
+    process (the `cli` fixture)."""
     from tests.integration.test_escalation import declare
 
     incident_id = declare(http, "SEV3")
     wait_for_workflows(60)
-    monkeypatch.setattr("tocsin_local.client.requests.request", request)
-    base = ["--url", "http://tocsin.test", "--token", TOKEN, "postmortem"]
-    made = CliRunner().invoke(main, [*base, "generate", incident_id])
-    assert made.exit_code == 0, made.output
-    assert "/postmortem?format=html" in made.output and "postmortem.md" in made.output
+    made = cli("postmortem", "generate", incident_id)
+    assert "/postmortem?format=html" in made and "postmortem.md" in made
     out = tmp_path / "pm.md"
-    shown = CliRunner().invoke(main, [*base, "show", "INC-1", "--out", str(out)])
-    assert shown.exit_code == 0, shown.output
+    cli("postmortem", "show", "INC-1", "--out", str(out))
     assert out.read_text().startswith("# Postmortem: INC\\-1")
     out.write_text(
         out.read_text().replace(
@@ -471,8 +448,6 @@ def test_cli_generates_and_shows_it(
             "<!-- tocsin:section lessons -->\nRetries need a budget.\n",
         )
     )
-    saved = CliRunner().invoke(main, [*base, "sections", "INC-1", str(out), "--by", "carol"])
-    assert saved.exit_code == 0, saved.output
-    shown = CliRunner().invoke(main, [*base, "show", incident_id, "--format", "json"])
-    doc = json.loads(shown.output)
+    cli("postmortem", "sections", "INC-1", str(out), "--by", "carol")
+    doc = json.loads(cli("postmortem", "show", incident_id, "--format", "json"))
     assert {s["id"]: s["text"] for s in doc["sections"]}["lessons"] == "Retries need a budget."

@@ -34,7 +34,7 @@ from tocsin.dal.dynamo import (
 )
 from tocsin.dal.incidents import incident_pk
 from tocsin.domain.action_items import ActionItem, ActionItemNotFoundError, ActionStatus
-from tocsin.domain.errors import VersionConflictError
+from tocsin.domain.errors import InvalidRequestError, VersionConflictError
 
 PREFIX = "ACTION#"
 NO_DUE = "9999-12-31"
@@ -43,6 +43,9 @@ _STATUS_INDEX = schema.INDEX_BY_NAME["by_status"]
 _SYNC_INDEX = schema.INDEX_BY_NAME["by_service"]
 _INDEX_ATTRIBUTES = (_STATUS_INDEX.pk, _STATUS_INDEX.sk, _SYNC_INDEX.pk, _SYNC_INDEX.sk)
 MAX_ATTEMPTS = 5
+#: index pages one listing request reads at most (an owner filter may skip many items)
+MAX_QUERY_PAGES = 10
+_CURSOR_KEYS = (schema.PK, schema.SK, _STATUS_INDEX.pk, _STATUS_INDEX.sk)
 
 
 def _key(incident_id: str, action_id: str) -> dict[str, str]:
@@ -106,18 +109,23 @@ class ActionItemStore:
         """Replace the item when it still has `expected_version`; the stored item gets
         `action.version` (the caller bumps it). A stale version: VersionConflictError."""
         stored = _item(action)
+        values: dict[str, Any] = {":v": ser_value(expected_version), ":zero": ser_value(0)}
+        # the reminder day is written without a version (claim_reminder): a put from an older
+        # read must not undo it, so it is part of the condition
+        if action.reminded_on is None:
+            reminded = "attribute_not_exists(reminded_on)"
+        else:
+            reminded = "reminded_on = :r"
+            values[":r"] = ser_value(action.reminded_on.isoformat())
         try:
             self.ddb.put_item(
                 TableName=self.table,
                 Item=ser(stored),
                 ConditionExpression=(
                     "attribute_exists(pk) AND "
-                    "(version = :v OR (attribute_not_exists(version) AND :v = :zero))"
+                    f"(version = :v OR (attribute_not_exists(version) AND :v = :zero)) AND {reminded}"
                 ),
-                ExpressionAttributeValues={
-                    ":v": ser_value(expected_version),
-                    ":zero": ser_value(0),
-                },
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if is_conditional_failure(exc):
@@ -216,9 +224,12 @@ class ActionItemStore:
         cursor: str | None = None,
     ) -> tuple[list[ActionItem], str | None]:
         """Items in `status` across incidents, soonest due first (no due date last);
-        `due_before` keeps those due before that day (overdue: today)."""
+        `due_before` keeps those due before that day (overdue: today). A page reads at most
+        MAX_QUERY_PAGES index pages: with an owner filter it may hold fewer than `limit`
+        items and still have a cursor."""
+        partition = status_partition(status)
         names = {"#pk": _STATUS_INDEX.pk}
-        values: dict[str, Any] = {":p": ser_value(status_partition(status))}
+        values: dict[str, Any] = {":p": ser_value(partition)}
         condition = "#pk = :p"
         if due_before is not None:
             condition += " AND #sk < :d"
@@ -236,64 +247,91 @@ class ActionItemStore:
             names["#owner"] = "owner"
             values[":o"] = ser_value(owner)
         if cursor:
-            kwargs["ExclusiveStartKey"] = ser(
-                decode_key_cursor(cursor, (schema.PK, schema.SK, _STATUS_INDEX.pk))
-            )
+            kwargs["ExclusiveStartKey"] = ser(self._cursor(cursor, partition, due_before))
         found: list[ActionItem] = []
-        while True:
-            kwargs["Limit"] = max(limit - len(found), 1) if owner is None else 200
+        for _ in range(MAX_QUERY_PAGES):
+            kwargs["Limit"] = max(limit - len(found), 1) if owner is None else 100
             resp = self.ddb.query(**kwargs)
-            for raw in resp.get("Items", []):
+            raws = resp.get("Items", [])
+            for n, raw in enumerate(raws):
                 found.append(to_action(deser(raw)))
                 if len(found) == limit:
-                    last = deser(raw)
-                    more = raw is not resp["Items"][-1] or "LastEvaluatedKey" in resp
-                    keys = {k: last[k] for k in (schema.PK, schema.SK, *names_of(_STATUS_INDEX))}
-                    return found, encode_cursor(keys) if more else None
+                    more = n < len(raws) - 1 or "LastEvaluatedKey" in resp
+                    return found, self._next(deser(raw)) if more else None
             if "LastEvaluatedKey" not in resp:
                 return found, None
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        return found, self._next(deser(kwargs["ExclusiveStartKey"]))
 
-    def pending_sync(self, limit: int = 100) -> list[ActionItem]:
-        """Items the ticketing tool still has work for, oldest first."""
-        resp = self.ddb.query(
-            TableName=self.table,
-            IndexName=_SYNC_INDEX.name,
-            KeyConditionExpression="#pk = :p",
-            ExpressionAttributeNames={"#pk": _SYNC_INDEX.pk},
-            ExpressionAttributeValues={":p": ser_value(SYNC_PARTITION)},
-            Limit=limit,
+    @staticmethod
+    def _next(item: dict[str, Any]) -> str:
+        return encode_cursor({k: item[k] for k in _CURSOR_KEYS})
+
+    @staticmethod
+    def _cursor(cursor: str, partition: str, due_before: date | None) -> dict[str, str]:
+        """A cursor this listing returned, for this status and range; else a 400 (DynamoDB
+        refuses a start key outside the query's key condition)."""
+        key = decode_key_cursor(cursor, _CURSOR_KEYS)
+        inside = (
+            set(key) == set(_CURSOR_KEYS)
+            and key[_STATUS_INDEX.pk] == partition
+            and (due_before is None or key[_STATUS_INDEX.sk] < due_before.isoformat())
         )
-        return [to_action(deser(raw)) for raw in resp.get("Items", [])]
+        if not inside:
+            raise InvalidRequestError("invalid pagination cursor for this listing")
+        return key
+
+    def pending_sync(self, limit: int = 500) -> list[ActionItem]:
+        """Items the ticketing tool still has work for, oldest first (at most `limit`)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": _SYNC_INDEX.name,
+            "KeyConditionExpression": "#pk = :p",
+            "ExpressionAttributeNames": {"#pk": _SYNC_INDEX.pk},
+            "ExpressionAttributeValues": {":p": ser_value(SYNC_PARTITION)},
+        }
+        found: list[ActionItem] = []
+        while len(found) < limit:
+            resp = self.ddb.query(**kwargs, Limit=limit - len(found))
+            found += [to_action(deser(raw)) for raw in resp.get("Items", [])]
+            if "LastEvaluatedKey" not in resp:
+                break
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        return found
 
     # --- ticket -> item ----------------------------------------------------------------------
-    def link_ticket(self, provider: str, key: str, incident_id: str, action_id: str) -> None:
-        self.ddb.put_item(
-            TableName=self.table,
-            Item=ser(
-                {
-                    schema.PK: f"TICKET#{provider}#{key}",
-                    schema.SK: "ACTION",
-                    "type": "action_ticket",
-                    "incident_id": incident_id,
-                    "action_id": action_id,
-                }
-            ),
-        )
+    def link_ticket(
+        self, provider: str, ticket_id: str, key: str, incident_id: str, action_id: str
+    ) -> None:
+        """Point the ticket's id (stable) and its key (what people see; it changes when the
+        issue moves to another project) at the item."""
+        for name in {f"id:{ticket_id}", f"key:{key}"}:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item=ser(
+                    {
+                        schema.PK: f"TICKET#{provider}#{name}",
+                        schema.SK: "ACTION",
+                        "type": "action_ticket",
+                        "incident_id": incident_id,
+                        "action_id": action_id,
+                    }
+                ),
+            )
 
-    def by_ticket(self, provider: str, key: str) -> ActionItem | None:
-        resp = self.ddb.get_item(
-            TableName=self.table,
-            Key=ser({schema.PK: f"TICKET#{provider}#{key}", schema.SK: "ACTION"}),
-        )
-        if "Item" not in resp:
-            return None
-        pointer = deser(resp["Item"])
-        try:
-            return self.get(pointer["incident_id"], pointer["action_id"])
-        except ActionItemNotFoundError:
-            return None
-
-
-def names_of(index: schema.Index) -> tuple[str, str]:
-    return (index.pk, index.sk)
+    def by_ticket(self, provider: str, ticket_id: str | None, key: str | None) -> ActionItem | None:
+        """The item whose ticket this is, by the ticket's id, else its key."""
+        for name in (f"id:{ticket_id}" if ticket_id else None, f"key:{key}" if key else None):
+            if name is None:
+                continue
+            resp = self.ddb.get_item(
+                TableName=self.table,
+                Key=ser({schema.PK: f"TICKET#{provider}#{name}", schema.SK: "ACTION"}),
+            )
+            if "Item" in resp:
+                pointer = deser(resp["Item"])
+                try:
+                    return self.get(pointer["incident_id"], pointer["action_id"])
+                except ActionItemNotFoundError:
+                    return None
+        return None

@@ -1,6 +1,7 @@
 """Action items over HTTP (bearer token `api`): list them across incidents, create, read and
 change them per incident; and Jira's webhook (`?token=` of the `jira` integration token, since
-Jira's admin webhooks cannot set headers): done in Jira -> done here."""
+Jira's admin webhooks cannot set headers): an issue moved into Jira's done category -> done
+here, out of it -> open here."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tocsin.domain.action_items import MAX_TEXT, ActionItem, ActionStatus, Prior
 from tocsin.handlers.auth import bearer_token
 from tocsin.handlers.container import container
 from tocsin.handlers.http import json_error, require_token, user
+from tocsin.integrations.ports import IntegrationError
 
 router = APIGatewayHttpRouter()
 API_TOKEN = "api"
@@ -172,17 +174,23 @@ def jira_webhook() -> Response[Any]:
     except json.JSONDecodeError as exc:
         return json_error(400, f"the body is not JSON: {exc.msg} at character {exc.pos}")
     change = jira.parse_webhook(body)
-    accepted = {
-        "ignored": True,
-        "event": body.get("webhookEvent") if isinstance(body, dict) else None,
-    }
-    if change is None or change.event == "deleted":
-        return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=accepted)
-    item = container().action_items.ticket_changed(
-        jira.PROVIDER, change.key, change.done, change.actor
+    event_name = body.get("webhookEvent") if isinstance(body, dict) else None
+    ignored = Response(
+        status_code=202,
+        content_type=content_types.APPLICATION_JSON,
+        body={"ignored": True, "event": event_name if isinstance(event_name, str) else None},
     )
+    # only a status transition says anything about done; comments and edits do not
+    if change is None or change.event == "deleted" or not change.status_changed:
+        return ignored
+    try:
+        item = container().action_items.ticket_changed(
+            jira.PROVIDER, change.issue_id, change.key, change.done, change.actor
+        )
+    except IntegrationError as exc:  # asking Jira whether the issue is done failed
+        return json_error(503, f"could not read the issue's status from Jira: {exc}")
     if item is None:
-        return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=accepted)
+        return ignored
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,

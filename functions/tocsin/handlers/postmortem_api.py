@@ -121,18 +121,15 @@ def put_sections(id: str, request: Annotated[SectionsRequest, Body()]) -> Genera
     actor = user(request.by or "api")
     if request.sections is None and request.markdown is None and not request.action_items:
         raise InvalidRequestError("nothing to save: give sections, markdown or action_items")
+    follow_ups = [i.model_dump(exclude={"created_by"}) for i in request.action_items or []]
+    c.action_items.check_many(follow_ups)  # a bad follow-up refuses the request: nothing saved
     made = None
     if request.sections is not None or request.markdown is not None:
         made = c.postmortems.save_sections(
             id, actor, sections=request.sections, markdown=request.markdown, version=request.version
         )
-    if request.action_items:
-        created = c.action_items.create_many(
-            id,
-            [i.model_dump(exclude={"created_by"}) for i in request.action_items],
-            actor,
-            source="postmortem",
-        )
+    if follow_ups:
+        created = c.action_items.create_many(id, follow_ups, actor, source="postmortem")
         if made is None or any(new for _, new in created):
             made = c.postmortems.generate(id, actor, "action items added")
     assert made is not None

@@ -319,6 +319,13 @@ class IssueChange:
     actor: str | None
     #: "updated" | "deleted" (WEBHOOK_EVENTS)
     event: str
+    #: the event moved the issue to another status (its changelog has a `status` item);
+    #: comments and field edits are `jira:issue_updated` too, without one
+    status_changed: bool = False
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def parse_webhook(body: Any) -> IssueChange | None:
@@ -346,6 +353,10 @@ def parse_webhook(body: Any) -> IssueChange | None:
         status=_text(status.get("name")),
         actor=_text(user.get("displayName")) or _text(user.get("accountId")),
         event=event,
+        status_changed=any(
+            isinstance(item, dict) and item.get("field") == "status"
+            for item in _list(_object(body.get("changelog")).get("items"))
+        ),
     )
 
 

@@ -169,12 +169,14 @@ class ActionItemService:
             ticket_sync=TicketSync.CREATE if self.config.action_items.tickets else None,
         )
         stored, created = self.store.create(item)
-        if created:
+        if created or key is not None:
+            # a retried request (the same key) after a crash between the two writes adds the
+            # event it missed: the same id at the item's own time, which `once` keeps once
             self.incidents.append_timeline(
                 TimelineEvent(
                     id=f"action-{item_id}",
                     incident_id=incident.id,
-                    at=at,
+                    at=stored.created_at,
                     kind=TimelineKind.ACTION_ITEM_ADDED,
                     actor=actor,
                     data={
@@ -190,6 +192,19 @@ class ActionItemService:
             )
         return stored, created
 
+    def check_many(self, items: list[dict[str, Any]]) -> None:
+        """Refuse the whole list when one item is bad, naming it (`action_items[1]: …`)."""
+        for n, item in enumerate(items):
+            text = " ".join(str(item.get("text") or "").split())
+            try:
+                if not text or len(text) > MAX_TEXT:
+                    raise InvalidRequestError(f"the text must be 1 to {MAX_TEXT} characters")
+                if item.get("owner") is not None:
+                    self._person(item["owner"])
+                self._priority(item.get("priority"))
+            except InvalidRequestError as exc:
+                raise InvalidRequestError(f"action_items[{n}]: {exc}") from None
+
     def create_many(
         self,
         incident_ref: str,
@@ -200,18 +215,7 @@ class ActionItemService:
         """Create several items (the postmortem's follow-ups), each idempotent on its text:
         every one is checked before any is stored, so a bad one stores none."""
         incident = self.incidents.by_ref(incident_ref)
-        for n, item in enumerate(items):
-            text = " ".join(str(item.get("text") or "").split())
-            if not text or len(text) > MAX_TEXT:
-                raise InvalidRequestError(
-                    f"action_items[{n}]: the text must be 1 to {MAX_TEXT} characters"
-                )
-            try:
-                if item.get("owner") is not None:
-                    self._person(item["owner"])
-                self._priority(item.get("priority"))
-            except InvalidRequestError as exc:
-                raise InvalidRequestError(f"action_items[{n}]: {exc}") from None
+        self.check_many(items)
         return [
             self.create(
                 incident.id,
@@ -281,6 +285,10 @@ class ActionItemService:
                 update["ticket_sync"] = self._ticket_work(current, new_status, from_ticket)
             if not update:
                 return None
+            if current.ticket_error and current.ticket_sync is None and "ticket_sync" not in update:
+                # the ticketing tool refused before: a change (after fixing the cause there)
+                # tries again
+                update["ticket_sync"] = self._ticket_work(current, current.status, False)
             for name, value in update.items():
                 if name in ("text", "owner", "due", "priority", "status"):
                     changes[name] = value.isoformat() if isinstance(value, date) else value
@@ -311,48 +319,64 @@ class ActionItemService:
     def _ticket_work(
         self, current: ActionItem, status: ActionStatus, from_ticket: bool
     ) -> TicketSync | None:
-        """What the ticketing tool still has to do after a status change."""
+        """What the ticketing tool has to do for an item in `status` (done or cancelled here:
+        close its ticket; open without a ticket: make one)."""
         if not self.config.action_items.tickets:
             return None
         if current.ticket is None:
             # not created yet: an item finished before its ticket needs none
             return TicketSync.CREATE if status is ActionStatus.OPEN else None
-        if status is ActionStatus.DONE and not from_ticket:
+        if status is not ActionStatus.OPEN and not from_ticket:
             return TicketSync.COMPLETE
         return None
 
     # --- the ticketing tool (the sweeper) -----------------------------------------------------
     def sync_tickets(self, budget_s: float = SYNC_BUDGET_S) -> SyncReport:
-        """Create the tickets of new items and complete those of items done here. A retryable
-        failure is tried again next sweep; a permanent one is recorded on the item and given
-        up (the API and `tocsin actions list` show it)."""
+        """Create the tickets of new items and close those of items finished here. A
+        retryable failure is tried again next sweep; a permanent one is recorded on the item
+        (the API and `tocsin actions list` show it) and tried again once the item changes."""
         report = SyncReport()
-        pending = self.store.pending_sync()
+        # the index is eventually consistent: it only says where to look; those that failed
+        # before go last, so a few failing items never starve the new ones
+        pending = sorted(self.store.pending_sync(), key=lambda i: i.ticket_error is not None)
         if not pending:
             return report
         started = time.monotonic()
         tickets = self.port("ticketing")
-        for item in pending:
+        for seen in pending:
             if time.monotonic() - started > budget_s:
                 report.left += 1
                 continue
             try:
-                if item.ticket_sync is TicketSync.CREATE:
+                item = self.store.get(seen.incident_id, seen.id)  # consistent: as it is now
+                work = item.ticket_sync
+                if work is TicketSync.CREATE and item.status is not ActionStatus.OPEN:
+                    self._synced(item, {}, expect=work)  # finished before it got a ticket
+                elif work is TicketSync.CREATE:
                     self._create_ticket(tickets, item)
                     report.created += 1
-                else:
-                    tickets.complete_ticket(TicketRef(**item.ticket))  # type: ignore[arg-type]
-                    self._synced(item, {})
+                elif work is TicketSync.COMPLETE and item.ticket:
+                    tickets.complete_ticket(TicketRef(**item.ticket))
+                    self._synced(item, {}, expect=work)
                     report.completed += 1
-            except IntegrationError as exc:
+            except Exception as exc:  # one item's trouble never stops the others
                 permanent = isinstance(exc, PermanentIntegrationError)
+                known = isinstance(exc, IntegrationError)
                 report.gave_up += permanent
                 report.failed += not permanent
                 logger.warning(
                     "action item ticket sync failed",
-                    extra={"action_id": item.id, "provider": tickets.provider, "error": str(exc)},
+                    extra={
+                        "action_id": seen.id,
+                        "provider": tickets.provider,
+                        "error": str(exc) if known else type(exc).__name__,
+                    },
+                    exc_info=not known,
                 )
-                self._sync_failed(item, str(exc), permanent)
+                try:
+                    self._sync_failed(seen, str(exc) if known else type(exc).__name__, permanent)
+                except Exception:
+                    logger.exception("could not record the ticket sync failure")
         return report
 
     def _create_ticket(self, tickets: Any, item: ActionItem) -> None:
@@ -364,16 +388,20 @@ class ActionItemService:
             item.priority.value,
             due=item.due,
         )
-        self.store.link_ticket(ticket.provider, ticket.key, item.incident_id, item.id)
-        ref = {
-            "provider": ticket.provider,
-            "id": ticket.id,
-            "key": ticket.key,
-            "url": ticket.url,
-        }
-        self._synced(item, {"ticket": ref})
-        if item.status is ActionStatus.DONE:  # done while the ticket was being created
-            self._synced(self.store.get(item.incident_id, item.id), {}, TicketSync.COMPLETE)
+        self.store.link_ticket(ticket.provider, ticket.id, ticket.key, item.incident_id, item.id)
+        ref = {"provider": ticket.provider, "id": ticket.id, "key": ticket.key, "url": ticket.url}
+        self._synced(item, {"ticket": ref}, expect=TicketSync.CREATE)
+        self.incidents.append_timeline(
+            TimelineEvent(
+                id=f"action-{item.id}-ticket",
+                incident_id=item.incident_id,
+                at=self.clock(),
+                kind=TimelineKind.ACTION_ITEM_UPDATED,
+                actor=Actor.integration(ticket.provider),
+                data={"id": item.id, "text": item.text, "changes": {"ticket": ticket.key}},
+            ),
+            once=True,
+        )
 
     def _ticket_description(self, incident: Incident, item: ActionItem) -> str:
         owner = self.config.person(item.owner) if item.owner else None
@@ -388,40 +416,66 @@ class ActionItemService:
         ]
         return "\n".join(lines)
 
-    def _synced(
-        self, item: ActionItem, update: dict[str, Any], next_work: TicketSync | None = None
-    ) -> None:
-        """Record finished ticket work; a change made meanwhile (done while the ticket was
-        created) keeps whatever work it asked for."""
+    def _synced(self, item: ActionItem, update: dict[str, Any], expect: TicketSync) -> None:
+        """Record finished ticket work `expect`, deciding what is left from the item as it is
+        now: finished or cancelled while its ticket was being created, the new ticket is
+        closed next; other work asked for meanwhile is kept."""
 
         def decide(current: ActionItem) -> ActionItem | None:
-            work = next_work
-            if current.ticket_sync is not item.ticket_sync and next_work is None:
+            merged = current.model_copy(update=update)
+            work: TicketSync | None = None
+            if current.ticket_sync is not None and current.ticket_sync is not expect:
                 work = current.ticket_sync
-            return current.model_copy(update={**update, "ticket_sync": work, "ticket_error": None})
+            elif expect is TicketSync.CREATE and current.status is not ActionStatus.OPEN:
+                work = TicketSync.COMPLETE if self.config.action_items.tickets else None
+            return merged.model_copy(update={"ticket_sync": work, "ticket_error": None})
 
         self.store.change(item.incident_id, item.id, decide)
 
     def _sync_failed(self, item: ActionItem, error: str, permanent: bool) -> None:
         def decide(current: ActionItem) -> ActionItem | None:
+            if current.ticket_sync is None:
+                return None
+            if current.ticket_error == error[:500] and not permanent:
+                return None  # the same outage again: nothing new to record
             update: dict[str, Any] = {"ticket_error": error[:500]}
             if permanent:
                 update["ticket_sync"] = None
             return current.model_copy(update=update)
 
-        self.store.change(item.incident_id, item.id, decide)
+        _, changed = self.store.change(item.incident_id, item.id, decide)
+        if changed and permanent:
+            self.incidents.append_timeline(
+                TimelineEvent(
+                    id=f"action-{item.id}-ticket-refused-{_digest(error)[:8]}",
+                    incident_id=item.incident_id,
+                    at=self.clock(),
+                    kind=TimelineKind.ACTION_ITEM_UPDATED,
+                    actor=Actor.system("action-items"),
+                    data={
+                        "id": item.id,
+                        "text": item.text,
+                        "changes": {"ticket_error": error[:500]},
+                    },
+                ),
+                once=True,
+            )
 
     def ticket_changed(
-        self, provider: str, key: str, done: bool | None, who: str | None
+        self, provider: str, ticket_id: str, key: str, done: bool | None, who: str | None
     ) -> ActionItem | None:
-        """The ticketing tool says the ticket `key` changed (Jira's webhook): done there ->
-        done here; reopened there -> open here. None when the ticket is no action item's."""
-        item = self.store.by_ticket(provider, key)
+        """The ticket moved to another status at the ticketing tool (Jira's webhook, for a
+        status transition): into done -> done here; out of done -> open here. None when the
+        ticket is no action item's. While Tocsin still has to close the ticket itself (done
+        here, the sweeper not there yet), the ticket's older state does not undo that."""
+        item = self.store.by_ticket(provider, ticket_id, key)
         if item is None or item.ticket is None:
             return None
         if done is None:  # the event did not say: ask the tool
             done = bool(self.port("ticketing").ticket_done(TicketRef(**item.ticket)))
         actor = Actor(kind=ActorKind.INTEGRATION, id=provider, name=who)
+        if item.ticket_sync is TicketSync.COMPLETE and not done:
+            return item
         if done and item.status is ActionStatus.OPEN:
             return self.update(item.incident_id, item.id, actor, status="done", from_ticket=True)
         if not done and item.status is ActionStatus.DONE:
@@ -457,11 +511,17 @@ class ActionItemService:
                 continue
             try:
                 self._send_reminder(owner, claimed, today)
-            except (IntegrationError, LookupError) as exc:
+            except Exception as exc:  # released below: the next hourly run sends it
                 report.failed += len(claimed)
+                known = isinstance(exc, IntegrationError | LookupError)
                 logger.warning(
                     "action item reminder not sent",
-                    extra={"owner": owner, "items": len(claimed), "error": str(exc)},
+                    extra={
+                        "owner": owner,
+                        "items": len(claimed),
+                        "error": str(exc) if known else type(exc).__name__,
+                    },
+                    exc_info=not known,
                 )
                 for item in claimed:  # as read before the claim: its earlier reminder day
                     self._release(item, today)
@@ -502,7 +562,7 @@ class ActionItemService:
             late = (today - item.due).days if item.due else 0
             ticket = f" [{item.ticket['key']}]" if item.ticket else ""
             lines.append(
-                f"• {refs[item.incident_id]}: {item.text[:200]}{ticket} — due {item.due} "
+                f"• {refs[item.incident_id]} {item.id}: {item.text[:200]}{ticket} — due {item.due} "
                 f"({late} day{'s' if late != 1 else ''} overdue, {item.priority.value})"
             )
         if len(items) > 20:

@@ -31,7 +31,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tocsin.dal.chatops import ChannelDirectory, DraftStore
-from tocsin.domain.action_items import parse_due
+from tocsin.domain.action_items import Priority, parse_due
 from tocsin.domain.chatops import (
     ACKNOWLEDGE,
     ANYONE,
@@ -86,7 +86,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "text), then Publish or Cancel",
     ),
     "action": (
-        "[INC-42] <text> [@owner] [due: 2026-12-01|tomorrow|3d|2w] | list | done <id>",
+        "[INC-42] <text> [@owner] [!urgent|!high|!low] [due 2026-12-01|3d|2w] | list | done <id>",
         "add an action item, list them, or mark one done",
     ),
     "decision": ("[INC-42] <text>", "record a key decision"),
@@ -137,6 +137,7 @@ _CHANNEL_NUMBER = re.compile(r"^[a-z][a-z0-9]*-(\d{1,9})(?:-|$)")
 _MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$|^@?([A-Za-z0-9][A-Za-z0-9_.-]{0,63})$")
 _DUE = re.compile(r"^(?:due:)?(\d{4}-\d{2}-\d{2}|today|tomorrow|\d{1,3}[dw])$", re.IGNORECASE)
 T = TypeVar("T")
+_PRIORITIES = frozenset(p.value for p in Priority)
 _ACTION_ID = re.compile(r"^ai-[0-9a-f]{16}$", re.IGNORECASE)
 #: incidents listed when a command does not say which one it is about
 LIST_OPEN = 10
@@ -666,10 +667,10 @@ class ChatOps:
                 for i in items
             ]
             return Reply(f"{incident.ref}: {len(items)} action items", lines or ["none yet"])
-        text, owner, due = self._parse_action(request, args)
+        text, owner, due, priority = self._parse_action(request, args)
         if not text:
             return Reply(
-                f"What needs doing? `{SLASH} action <text> [@owner] [due: 2026-12-01|tomorrow|3d]`"
+                f"What needs doing? `{SLASH} action <text> [@owner] [!high] [due 2026-12-01|3d]`"
                 f", `{SLASH} action list`, `{SLASH} action done <id>`."
             )
         person = self.person_of(request)
@@ -679,23 +680,34 @@ class ChatOps:
             self.actor(request, person),
             owner=owner,
             due=due,
+            priority=priority,
             source=request.provider,
             key=request.delivery or None,
             at=request.at or self.clock(),
         )
         extra = "".join(
-            [f", owner {item.owner}" if item.owner else "", f", due {item.due}" if item.due else ""]
+            [
+                f", owner {item.owner}" if item.owner else "",
+                f", due {item.due}" if item.due else "",
+                f", {item.priority.value}",
+            ]
         )
         return Reply(f"Action item {item.id} added to {incident.ref}{extra}: {item.text[:200]}")
 
-    def _parse_action(self, request: Request, args: str) -> tuple[str, str | None, date | None]:
-        """`<text> [@owner] [due]`: the owner is a mention anywhere, the due date a trailing
-        `2026-12-01`, `today`, `tomorrow`, `3d` or `2w` (optionally after `due:`)."""
+    def _parse_action(
+        self, request: Request, args: str
+    ) -> tuple[str, str | None, date | None, str | None]:
+        """`<text> [@owner] [!priority] [due]`: the owner is a mention anywhere, the priority
+        `!urgent`, `!high`, `!medium` or `!low` anywhere, the due date a trailing
+        `2026-12-01`, `today`, `tomorrow`, `3d` or `2w` (optionally after `due:`), counted in
+        the reminders' time zone."""
         words = args.split()
         owner: str | None = None
         due: date | None = None
+        priority: str | None = None
         if words and (m := _DUE.match(words[-1])):
-            due = parse_due(m.group(1).lower(), (request.at or self.clock()).date())
+            today = self.config.action_items.reminders.local_day(request.at or self.clock())
+            due = parse_due(m.group(1).lower(), today)
             words.pop()
             if words and words[-1].lower() == "due":
                 words.pop()
@@ -706,10 +718,12 @@ class ChatOps:
                 if found is not None:
                     owner = found
                     continue
+            if priority is None and word.lower().lstrip("!") in _PRIORITIES and word[0] == "!":
+                priority = word.lower().lstrip("!")
+                continue
             kept.append(word)
-        return " ".join(kept).strip(), owner, due
+        return " ".join(kept).strip(), owner, due, priority
 
-    # reading -------------------------------------------------------------------------------------
     def timeline(self, request: Request, incident: Incident, args: str) -> Answer:
         n = TIMELINE_DEFAULT
         if args:
