@@ -95,6 +95,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/incidents/{id}/postmortem", Function.API),
     Route("GET", "/v1/incidents/{id}/postmortem/sections", Function.API),
     Route("PUT", "/v1/incidents/{id}/postmortem/sections", Function.API),
+    Route("GET", "/v1/postmortems/{id}", Function.API),
     Route("GET", "/v1/action-items", Function.API),
     Route("GET", "/v1/incidents/{id}/action-items", Function.API),
     Route("POST", "/v1/incidents/{id}/action-items", Function.API),

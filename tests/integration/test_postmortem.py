@@ -205,7 +205,25 @@ def test_resolve_generates_a_postmortem_with_every_section(http: Http, aws: Any)
     # Then the resolve workflow generated it, linked it, and told the channel and the ticket
     incident = http.call("GET", f"/v1/incidents/{incident_id}").body
     link = incident["links"]["postmortem"]
-    assert link.endswith(f"/v1/incidents/{incident_id}/postmortem?format=html")
+    assert f"/v1/postmortems/{incident_id}?t=" in link
+    # the link works without the API token (people click it from Slack and Jira) ...
+    path = link.removeprefix("https://tocsin.example.test")
+    shared = http.call("GET", path, token=False)
+    assert shared.status_code == 200 and "<h1" in shared.data.decode()
+    assert "default-src 'none'" in shared.headers["Content-Security-Policy"]
+    # ... only for this incident, and not when forged or expired
+    forged = http.call("GET", path[:-3] + "AAA", token=False)
+    assert forged.status_code == 403
+    other = http.call(
+        "GET", path.replace(incident_id, "inc-00000000000000000000000000"), token=False
+    )
+    assert other.status_code == 403
+    from tocsin.domain.clock import utcnow
+
+    later = utcnow() + timedelta(days=91)
+    c().postmortems.clock = lambda: later
+    assert http.call("GET", path, token=False).status_code == 410
+    c().postmortems.clock = utcnow
     steps = {
         s["action"]: s
         for s in http.call("GET", f"/v1/incidents/{incident_id}/response").body["steps"]
@@ -426,7 +444,7 @@ def test_chat_command_answers_with_the_link(http: Http, aws: Any) -> None:
     ChannelDirectory(aws.table).put("slack", CHANNEL, incident_id)
     answer = command("postmortem")
     assert answer.public
-    assert f"/v1/incidents/{incident_id}/postmortem?format=html" in answer.text
+    assert f"/v1/postmortems/{incident_id}?t=" in answer.text
     assert "timeline events" in answer.lines[0]
 
 
@@ -438,7 +456,7 @@ def test_cli_generates_and_shows_it(http: Http, aws: Any, tmp_path: Any, cli: An
     incident_id = declare(http, "SEV3")
     wait_for_workflows(60)
     made = cli("postmortem", "generate", incident_id)
-    assert "/postmortem?format=html" in made and "postmortem.md" in made
+    assert f"/v1/postmortems/{incident_id}?t=" in made and "postmortem.md" in made
     out = tmp_path / "pm.md"
     cli("postmortem", "show", "INC-1", "--out", str(out))
     assert out.read_text().startswith("# Postmortem: INC\\-1")

@@ -332,6 +332,7 @@ class Container:
             public_url=self.public_url,
             config_dir=self.settings.config_dir,
             clock=self.incidents.clock,
+            signer=(lambda: self.signer) if self.settings.signing_secret else None,
         )
 
     @cached_property

@@ -15,7 +15,7 @@ from tocsin.dal.postmortems import CONTENT_TYPES
 from tocsin.domain.errors import InvalidRequestError
 from tocsin.handlers.action_items_api import NewActionItem
 from tocsin.handlers.container import container
-from tocsin.handlers.http import require_token, user
+from tocsin.handlers.http import json_error, require_token, user
 
 router = APIGatewayHttpRouter()
 API_TOKEN = "api"
@@ -29,7 +29,10 @@ POSTMORTEM_CSP = (
 class GeneratedPostmortem(BaseModel):
     incident_id: str
     ref: str
-    link: str = Field(description="the HTML through this API (also `links.postmortem`)")
+    link: str = Field(
+        description="the HTML through a signed share link (also `links.postmortem`, the "
+        "channel's and the ticket's link)"
+    )
     keys: dict[str, str] = Field(description="the files in the artifact bucket")
     fingerprint: str
 
@@ -87,6 +90,38 @@ def get_postmortem(
         content_type=CONTENT_TYPES[format],
         body=body.decode("utf-8"),
         headers=headers,
+    )
+
+
+@router.get(
+    "/v1/postmortems/<id>",
+    summary="The postmortem's HTML through a signed share link (no API token)",
+    tags=["postmortems"],
+)
+def shared_postmortem(id: str, t: Annotated[str, Query(max_length=4096)] = "") -> Response[Any]:
+    """The signed `t` is the credential (the link is posted in the incident channel and on the
+    ticket, where people have no API token). 403 for a forged link or another incident's,
+    410 once expired."""
+    from tocsin.services.signing import ExpiredTokenError, InvalidTokenError
+
+    try:
+        body = container().postmortems.read_shared(id, t)
+    except ExpiredTokenError:
+        return json_error(
+            410, "this postmortem link has expired: ask for it with /incident postmortem"
+        )
+    except InvalidTokenError:
+        return json_error(403, "invalid postmortem link")
+    return Response(
+        status_code=200,
+        content_type=CONTENT_TYPES["html"],
+        body=body.decode("utf-8"),
+        headers={
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": POSTMORTEM_CSP,
+            "Referrer-Policy": "no-referrer",
+        },
     )
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from tocsin.dal.postmortems import CONTENT_TYPES, PostmortemStore, postmortem_key
 from tocsin.domain.clock import iso, utcnow
 from tocsin.domain.errors import IncidentNotFoundError, InvalidRequestError
-from tocsin.domain.incidents import Incident
+from tocsin.domain.incidents import Incident, IncidentStatus
 from tocsin.domain.postmortem import (
     ACTION_ITEM_FIELDS,
     BOOKKEEPING,
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from tocsin.domain.config import TocsinConfig
     from tocsin.services.roles import RoleService
     from tocsin.services.runbooks import RunbookService
+    from tocsin.services.signing import Signer
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,9 @@ MAX_IMAGE_BYTES = 2_000_000
 MAX_IMAGES_BYTES = 12_000_000
 EMBEDDABLE = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 MAX_SECTION_CHARS = 20_000
+#: share links (channel, ticket, `links.postmortem`) read the HTML this long after resolution
+SHARE_DAYS = 90
+SHARE_PURPOSE = "postmortem-read"
 #: the sweeper keeps the postmortems of incidents created this recently current
 REFRESH_DAYS = 30
 #: and stops starting regenerations after this many seconds of a run
@@ -99,7 +103,9 @@ class PostmortemService:
         public_url: Callable[[], str] = lambda: "http://localhost",
         config_dir: Path | None = None,
         clock: Callable[[], datetime] = utcnow,
+        signer: Callable[[], Signer] | None = None,
     ) -> None:
+        self.signer = signer
         self.config = config
         self.incidents = incidents
         self.alerts = alerts
@@ -117,6 +123,31 @@ class PostmortemService:
     def incident(self, ref: str) -> Incident:
         """An incident by id or by reference (INC-42)."""
         return self.incidents.by_ref(ref)
+
+    def share_link(self, incident: Incident) -> str:
+        """The link posted in the channel, on the ticket and as `links.postmortem`: the HTML
+        through a signed read-only link (people click it from Slack or Jira, where they have
+        no API token), valid SHARE_DAYS after the resolution. The same for every regeneration,
+        so adding it again changes nothing. Without a signing key: the API link."""
+        if self.signer is None:
+            return self.link(incident.id)
+        since = incident.status_times.get(IncidentStatus.RESOLVED) or incident.created_at
+        token = self.signer().sign(
+            SHARE_PURPOSE, {"i": incident.id}, since + timedelta(days=SHARE_DAYS)
+        )
+        return f"{self.public_url().rstrip('/')}/v1/postmortems/{incident.id}?t={token}"
+
+    def read_shared(self, incident_id: str, token: str) -> bytes:
+        """The HTML for a share link (InvalidTokenError: forged or another incident's;
+        ExpiredTokenError: too old)."""
+        from tocsin.services.signing import InvalidTokenError
+
+        if self.signer is None:
+            raise InvalidTokenError("share links need the signing key")
+        data = self.signer().verify(SHARE_PURPOSE, token, self.clock())
+        if data.get("i") != incident_id:
+            raise InvalidTokenError("this link is for another incident")
+        return self.get(incident_id, "html", Actor.system("share-link"))
 
     def link(self, incident_id: str, fmt: str = "html") -> str:
         return f"{self.public_url().rstrip('/')}/v1/incidents/{incident_id}/postmortem?format={fmt}"
@@ -220,7 +251,7 @@ class PostmortemService:
                 CONTENT_TYPES["json"],
             ),
         }
-        link = self.link(incident.id)
+        link = self.share_link(incident)
         self.set_links(incident.id, {"postmortem": link})
         at = self.clock()
         self.store.mark_generated(incident.id, fingerprint, iso(at))
@@ -306,8 +337,6 @@ class PostmortemService:
         fixed afterwards. Run by the sweeper, so the stored files (and the ticket's link) stay
         current without anyone reading them first. Returns the incident ids regenerated."""
         import time
-
-        from tocsin.domain.incidents import IncidentStatus
 
         started = time.monotonic()
         since = self.clock() - timedelta(days=days)
