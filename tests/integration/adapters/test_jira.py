@@ -575,7 +575,11 @@ def test_parse_webhook_reads_the_real_status_change() -> None:
         status="In Progress",
         actor="James Williams",
         event="updated",
+        status_changed=True,  # its changelog has the To Do -> In Progress item
     )
+    comment = copy.deepcopy(load_fixture(STATUS_CHANGE))
+    del comment["changelog"]  # a comment or a field edit: issue_updated without a transition
+    assert jira.parse_webhook(comment).status_changed is False  # type: ignore[union-attr]
 
 
 def test_parse_webhook_a_status_in_the_done_category_is_done() -> None:
