@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 from pydantic import ValidationError
-from tocsin.domain.action_items import ActionItem, ActionStatus, Reminders, parse_due
+from tocsin.domain.action_items import Reminders, parse_due
 from tocsin.domain.errors import InvalidRequestError
 
 TODAY = date(2026, 11, 27)
@@ -30,20 +30,6 @@ def test_due_words(word: str, expected: date) -> None:
 def test_a_due_word_that_is_no_date_says_what_is_accepted(word: str) -> None:
     with pytest.raises(InvalidRequestError, match=r"is not a date .*tomorrow, 3d, 2w"):
         parse_due(word, TODAY)
-
-
-def item(**fields: object) -> ActionItem:
-    return ActionItem.model_validate(
-        {"id": "ai-1", "incident_id": "inc-1", "text": "x", "created_at": "2026-11-20T10:00Z"}
-        | fields
-    )
-
-
-def test_overdue_means_open_and_due_before_today() -> None:
-    assert item(due="2026-11-26").overdue(TODAY)
-    assert not item(due="2026-11-27").overdue(TODAY)  # due today is not late yet
-    assert not item().overdue(TODAY)  # no due date
-    assert not item(due="2026-11-01", status=ActionStatus.DONE).overdue(TODAY)
 
 
 def test_reminders_go_out_from_their_time_in_their_zone() -> None:

@@ -77,9 +77,6 @@ class ActionItem(BaseModel):
     def _empty_due(cls, value: Any) -> Any:
         return value or None
 
-    def overdue(self, today: date) -> bool:
-        return self.status is ActionStatus.OPEN and self.due is not None and self.due < today
-
 
 class Reminders(BaseModel):
     """Overdue items are reminded to their owner once a day, from `at` (local time)."""

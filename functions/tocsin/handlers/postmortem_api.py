@@ -61,6 +61,17 @@ class SectionsRequest(BaseModel):
     by: str | None = Field(default=None, max_length=128, description="who writes")
 
 
+def _document(body: bytes, fmt: str) -> Response[Any]:
+    """A postmortem file as served: never cached, and the HTML unable to run or fetch."""
+    headers = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
+    if fmt == "html":
+        headers["Content-Security-Policy"] = POSTMORTEM_CSP
+        headers["Referrer-Policy"] = "no-referrer"
+    return Response(
+        status_code=200, content_type=CONTENT_TYPES[fmt], body=body.decode("utf-8"), headers=headers
+    )
+
+
 def _out(made: Any) -> GeneratedPostmortem:
     return GeneratedPostmortem(
         incident_id=made.incident_id,
@@ -81,16 +92,7 @@ def get_postmortem(
 ) -> Response[Any]:
     require_token(router, API_TOKEN)
     body = container().postmortems.get(id, format, user("api"))
-    headers = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
-    if format == "html":
-        headers["Content-Security-Policy"] = POSTMORTEM_CSP
-        headers["Referrer-Policy"] = "no-referrer"
-    return Response(
-        status_code=200,
-        content_type=CONTENT_TYPES[format],
-        body=body.decode("utf-8"),
-        headers=headers,
-    )
+    return _document(body, format)
 
 
 @router.get(
@@ -112,17 +114,7 @@ def shared_postmortem(id: str, t: Annotated[str, Query(max_length=4096)] = "") -
         )
     except InvalidTokenError:
         return json_error(403, "invalid postmortem link")
-    return Response(
-        status_code=200,
-        content_type=CONTENT_TYPES["html"],
-        body=body.decode("utf-8"),
-        headers={
-            "Cache-Control": "private, no-store",
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": POSTMORTEM_CSP,
-            "Referrer-Policy": "no-referrer",
-        },
-    )
+    return _document(body, "html")
 
 
 @router.post(

@@ -69,6 +69,14 @@ class ReminderReport:
     sent: list[str] = field(default_factory=list)
 
 
+def _clean_text(value: Any) -> str:
+    """An item's text on one line, or a 400 saying what is allowed."""
+    text = " ".join(str(value or "").split())
+    if not text or len(text) > MAX_TEXT:
+        raise InvalidRequestError(f"an action item's text must be 1 to {MAX_TEXT} characters")
+    return text
+
+
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -146,11 +154,7 @@ class ActionItemService:
         """Create an action item (idempotent on `key`: the same key creates one item).
         (the item, whether this call created it)."""
         incident = self.incidents.by_ref(incident_ref)
-        text = " ".join((text or "").split())
-        if not text:
-            raise InvalidRequestError("an action item needs a text")
-        if len(text) > MAX_TEXT:
-            raise InvalidRequestError(f"an action item's text is at most {MAX_TEXT} characters")
+        text = _clean_text(text)
         if owner is not None:
             self._person(owner)
         at = at or self.clock()
@@ -195,10 +199,8 @@ class ActionItemService:
     def check_many(self, items: list[dict[str, Any]]) -> None:
         """Refuse the whole list when one item is bad, naming it (`action_items[1]: …`)."""
         for n, item in enumerate(items):
-            text = " ".join(str(item.get("text") or "").split())
             try:
-                if not text or len(text) > MAX_TEXT:
-                    raise InvalidRequestError(f"the text must be 1 to {MAX_TEXT} characters")
+                _clean_text(item.get("text"))
                 if item.get("owner") is not None:
                     self._person(item["owner"])
                 self._priority(item.get("priority"))
@@ -225,7 +227,7 @@ class ActionItemService:
                 due=item.get("due"),
                 priority=item.get("priority"),
                 source=source,
-                key=f"{source}:{' '.join(str(item['text']).split()).lower()}",
+                key=f"{source}:{_clean_text(item['text']).lower()}",
             )
             for item in items
         ]
@@ -251,11 +253,7 @@ class ActionItemService:
             self._person(owner)
         new_status = self._status(status) if status is not None else None
         new_priority = self._priority(priority) if priority is not None else None
-        new_text = None
-        if text is not None:
-            new_text = " ".join(text.split())
-            if not new_text or len(new_text) > MAX_TEXT:
-                raise InvalidRequestError(f"the text must be 1 to {MAX_TEXT} characters")
+        new_text = _clean_text(text) if text is not None else None
         now = self.clock()
         changes: dict[str, Any] = {}
 
