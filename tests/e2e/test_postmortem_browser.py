@@ -5,16 +5,18 @@ chat text stays text with JavaScript on."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from functools import partial
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from tocsin.services.postmortem_render import render_html
 
-from tests.e2e.test_statuspage_browser import CHROMIUM, _Quiet, html_attributes, png_size
+from tests.e2e.test_statuspage_browser import (
+    CHROMIUM,
+    html_attributes,
+    png_size,
+    serve_directory,
+)
 from tests.e2e.test_statuspage_browser import chromium as run_chromium
 from tests.helpers import REPO
 from tests.unit.test_postmortem_render import document
@@ -33,14 +35,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root: Path = tmp_path_factory.mktemp("postmortem")
     (root / "postmortem.html").write_text(render_html(document(n_filler=40)))
     (root / "control.html").write_text(CONTROL)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_directory(root) as url:
+        yield url
 
 
 def test_renders_with_a_screenshot_and_hostile_text_stays_text(

@@ -15,6 +15,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -65,6 +66,19 @@ class _Quiet(SimpleHTTPRequestHandler):
         """No access log on the test output."""
 
 
+@contextmanager
+def serve_directory(root: Path) -> Iterator[str]:
+    """`root` over HTTP on 127.0.0.1 (as a CDN would serve the files); its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The public page (the unit tests' scenario plus an incident with hostile text), served
@@ -85,14 +99,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(file.body)
     (root / "control.html").write_text(CONTROL)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_directory(root) as url:
+        yield url
 
 
 def chromium(url: str, *, javascript: bool = True, screenshot: str = "") -> str:
