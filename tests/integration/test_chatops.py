@@ -121,12 +121,17 @@ def click(
     return resp, url
 
 
-def channel_of(http: Http, incident_id: str) -> tuple[str, str]:
-    (step,) = [
-        s
-        for s in http.call("GET", f"/v1/incidents/{incident_id}/response").body["steps"]
-        if s["step"] == "create_channel"
-    ]
+def channel_of(http: Http, incident_id: str, timeout: float = 30.0) -> tuple[str, str]:
+    """The incident's channel, once its workflow recorded making it (a just-started
+    execution may not be listed as running yet when the caller waited for workflows)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        steps = http.call("GET", f"/v1/incidents/{incident_id}/response").body["steps"]
+        made = [s for s in steps if s["step"] == "create_channel" and s.get("detail")]
+        if made or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    (step,) = made
     ref = step["detail"]["ref"]
     return ref["id"], ref["name"]
 

@@ -556,7 +556,10 @@ def test_escalate_at_the_last_level_leaves_paging_as_it_is(http: Http, slack: Fa
     )
     incident_id = resp.body["id"]
     wait_for_workflows(60)
-    in_channel(http, slack, incident_id, f"page <@{DAN}>")
+    # named, not from its channel: outside business hours a SEV3 gets no channel
+    ref = incident(http, incident_id)["ref"]
+    resp, url = command(http, slack, f"page {ref} <@{DAN}>")
+    assert resp.status_code == 200 and "paged dan" in said(slack.responses(url)[-1])
     wait_until(lambda: escalations(http, incident_id)[0].get("waiting_since"), timeout=30)
     answer = press(http, slack, "tocsin.incident.escalate", incident_id, user=ALICE)
     assert "last level already" in answer["text"]
