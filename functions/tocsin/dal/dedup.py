@@ -1,21 +1,25 @@
 """The dedup record of each alert (ALERT#<source>#<fingerprint> / DEDUP): the intake fast path.
 
-Kept apart from the incident transactions so that a re-delivered alert only loads this.
+Kept apart from the incident transactions so that a re-delivered alert only loads this (and
+no pydantic: the fast path takes any `AlertIdentity`, such as a source's quick `AlertKey`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from tocsin.dal import schema
 from tocsin.dal.aws import client
 from tocsin.dal.dynamo import deser, is_conditional_failure, ser, ser_value
-from tocsin.domain.alerts import Alert, AlertStatus
+from tocsin.domain.alert_identity import AlertIdentity, AlertStatus
 from tocsin.domain.clock import iso
+
+if TYPE_CHECKING:
+    from tocsin.domain.alerts import Alert
 
 
 def dedup_key(source: str, fingerprint: str) -> dict[str, Any]:
@@ -44,7 +48,7 @@ class DedupStore:
         self.table = table
         self.ddb = client("dynamodb")
 
-    def repeat(self, alert: Alert, now: datetime) -> Repeat:
+    def repeat(self, alert: AlertIdentity, now: datetime) -> Repeat:
         """The fast path: a delivery of a known alert in the same state only bumps a counter.
 
         One conditional UpdateItem. When the alert is new, changed state, or its incident was
@@ -75,7 +79,7 @@ class DedupStore:
         settled = _dedup(deser(resp["Attributes"]))
         return Repeat(settled=settled, previous=settled)
 
-    def get(self, alert: Alert) -> Dedup | None:
+    def get(self, alert: AlertIdentity) -> Dedup | None:
         resp = self.ddb.get_item(
             TableName=self.table,
             Key=dedup_key(alert.source, alert.fingerprint),
