@@ -54,19 +54,23 @@ class DedupStore:
         One conditional UpdateItem. When the alert is new, changed state, or its incident was
         resolved since, the update fails and returns the record as it was (no second read);
         the slow path decides then."""
+        # a firing alert is settled once in an incident (suppressed alerts are not: the window
+        # may end or be removed early); a resolve is settled in any case
+        if alert.status is AlertStatus.RESOLVED:
+            condition = "#st = :status"
+        else:
+            condition = "#st = :status AND attribute_exists(incident_id)"
         try:
             resp = self.ddb.update_item(
                 TableName=self.table,
                 Key=dedup_key(alert.source, alert.fingerprint),
                 UpdateExpression="SET last_seen = :now ADD deliveries :one",
-                # suppressed alerts are not settled: the window may end or be removed early
-                ConditionExpression="#st = :status AND (attribute_exists(incident_id) OR #st = :resolved)",
+                ConditionExpression=condition,
                 ExpressionAttributeNames={"#st": "status"},
                 ExpressionAttributeValues={
                     ":now": ser_value(iso(now)),
                     ":one": ser_value(1),
                     ":status": ser_value(alert.status.value),
-                    ":resolved": ser_value(AlertStatus.RESOLVED.value),
                 },
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
