@@ -107,19 +107,41 @@ def test_the_quick_reader_vouches_for_plain_payloads_and_declines_invalid_ones()
     assert quick_keys("alertmanager", {"alerts": []}, {}) is None
 
 
-def test_the_intake_handler_loads_without_pydantic() -> None:
+DUPLICATE_IN_A_FRESH_PROCESS = """
+import json, sys
+from datetime import UTC, datetime
+import tocsin.handlers.intake
+from tocsin.dal.dedup import Dedup, Repeat
+from tocsin.domain.alert_identity import AlertStatus
+from tocsin.services.intake import IntakeService
+
+class RepeatedDedup:
+    def repeat(self, alert, now):
+        settled = Dedup(AlertStatus.FIRING, 2, "inc-1", None)
+        return Repeat(settled=settled, previous=settled)
+
+def unused(*args):
+    raise AssertionError("a re-delivery needs none of the slow path")
+
+service = IntakeService(RepeatedDedup(), unused, unused, unused, unused,
+                        clock=lambda: datetime(2026, 11, 27, tzinfo=UTC))
+body = json.dumps({"title": "Disk full", "dedup_key": "disk-1"}).encode()
+outcome = service.ingest("generic", body, {})
+print(json.dumps([outcome.as_dict(), sorted(m for m in sys.modules if m.startswith("pydantic"))]))
+"""
+
+
+def test_a_redelivery_is_counted_without_loading_pydantic() -> None:
     """A cold start that serves re-delivered alerts pays for neither pydantic's import nor
     its first model (about 140 ms); only the slow path and the other sources load it."""
-    code = (
-        "import sys, tocsin.handlers.intake, tocsin.sources.generic_quick;"
-        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('pydantic'))))"
-    )
     env = {**os.environ, "PYTHONPATH": str(FUNCTIONS)}
     out = subprocess.run(
-        [sys.executable, "-c", "import json;" + code],
+        [sys.executable, "-c", DUPLICATE_IN_A_FRESH_PROCESS],
         capture_output=True,
         text=True,
         env=env,
         check=True,
     )
-    assert json.loads(out.stdout) == []
+    outcome, pydantic_modules = json.loads(out.stdout)
+    assert outcome["duplicates"] == 1 and outcome["incidents"] == ["inc-1"]
+    assert pydantic_modules == []
