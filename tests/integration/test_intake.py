@@ -332,3 +332,22 @@ def test_cloudwatch_alarm_via_sns_opens_then_ok_mitigates(http: Http) -> None:
     incident = http.call("GET", f"/v1/incidents/{opened.body['created'][0]}").body
     assert incident["status"] == "mitigated"
     assert incident["labels"]["alarm_name"] == message["AlarmName"]
+
+
+def test_a_batch_of_a_repeat_and_a_new_alert_counts_one_and_opens_one(http: Http) -> None:
+    # Given a generic alert already in an incident
+    known = generic_alert("Checkout down", dedup_key="checkout-down", labels={"service": "a"})
+    first = http.alert("generic", known).body
+    # When a batch delivers it again together with a never-seen alert (the fast path counts
+    # the repeat, then the full parse settles the rest)
+    new = generic_alert("Search down", dedup_key="search-down", labels={"service": "b"})
+    resp = http.alert("generic", {"alerts": [known, new]})
+    # Then the repeat is a duplicate of the first incident and the new alert opens its own
+    assert resp.status_code == 202, resp.body
+    assert resp.body["alerts"] == 2 and resp.body["duplicates"] == 1
+    assert len(resp.body["created"]) == 1
+    assert set(resp.body["incidents"]) == {*first["created"], *resp.body["created"]}
+    # and delivering the batch once more is two duplicates, nothing new
+    again = http.alert("generic", {"alerts": [known, new]}).body
+    assert again["duplicates"] == 2 and again["created"] == []
+    assert set(again["incidents"]) == set(resp.body["incidents"])

@@ -1,21 +1,25 @@
 """The dedup record of each alert (ALERT#<source>#<fingerprint> / DEDUP): the intake fast path.
 
-Kept apart from the incident transactions so that a re-delivered alert only loads this.
+Kept apart from the incident transactions so that a re-delivered alert only loads this (and
+no pydantic: the fast path takes any `AlertIdentity`, such as a source's quick `AlertKey`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from tocsin.dal import schema
 from tocsin.dal.aws import client
 from tocsin.dal.dynamo import deser, is_conditional_failure, ser, ser_value
-from tocsin.domain.alerts import Alert, AlertStatus
+from tocsin.domain.alert_identity import AlertIdentity, AlertStatus
 from tocsin.domain.clock import iso
+
+if TYPE_CHECKING:
+    from tocsin.domain.alerts import Alert
 
 
 def dedup_key(source: str, fingerprint: str) -> dict[str, Any]:
@@ -44,25 +48,29 @@ class DedupStore:
         self.table = table
         self.ddb = client("dynamodb")
 
-    def repeat(self, alert: Alert, now: datetime) -> Repeat:
+    def repeat(self, alert: AlertIdentity, now: datetime) -> Repeat:
         """The fast path: a delivery of a known alert in the same state only bumps a counter.
 
         One conditional UpdateItem. When the alert is new, changed state, or its incident was
         resolved since, the update fails and returns the record as it was (no second read);
         the slow path decides then."""
+        # a firing alert is settled once in an incident (suppressed alerts are not: the window
+        # may end or be removed early); a resolve is settled in any case
+        if alert.status is AlertStatus.RESOLVED:
+            condition = "#st = :status"
+        else:
+            condition = "#st = :status AND attribute_exists(incident_id)"
         try:
             resp = self.ddb.update_item(
                 TableName=self.table,
                 Key=dedup_key(alert.source, alert.fingerprint),
                 UpdateExpression="SET last_seen = :now ADD deliveries :one",
-                # suppressed alerts are not settled: the window may end or be removed early
-                ConditionExpression="#st = :status AND (attribute_exists(incident_id) OR #st = :resolved)",
+                ConditionExpression=condition,
                 ExpressionAttributeNames={"#st": "status"},
                 ExpressionAttributeValues={
                     ":now": ser_value(iso(now)),
                     ":one": ser_value(1),
                     ":status": ser_value(alert.status.value),
-                    ":resolved": ser_value(AlertStatus.RESOLVED.value),
                 },
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -75,7 +83,7 @@ class DedupStore:
         settled = _dedup(deser(resp["Attributes"]))
         return Repeat(settled=settled, previous=settled)
 
-    def get(self, alert: Alert) -> Dedup | None:
+    def get(self, alert: AlertIdentity) -> Dedup | None:
         resp = self.ddb.get_item(
             TableName=self.table,
             Key=dedup_key(alert.source, alert.fingerprint),

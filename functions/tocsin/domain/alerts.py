@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tocsin.domain.alert_identity import AlertStatus, stable_fingerprint
 
-class AlertStatus(StrEnum):
-    FIRING = "firing"
-    RESOLVED = "resolved"
+__all__ = ["Alert", "AlertLinks", "AlertStatus", "stable_fingerprint"]
 
 
 class AlertLinks(BaseModel):
@@ -49,9 +45,3 @@ class Alert(BaseModel):
 
     def with_raw_ref(self, ref: str) -> Alert:
         return self.model_copy(update={"raw_ref": ref})
-
-
-def stable_fingerprint(*parts: object) -> str:
-    """A deterministic fingerprint from identifying values (for sources that send none)."""
-    blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:32]

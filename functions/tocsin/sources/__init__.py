@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from tocsin.domain.errors import UnknownSourceError
-from tocsin.sources.base import SourceModule
+
+if TYPE_CHECKING:
+    from tocsin.domain.alert_identity import AlertKey
+    from tocsin.sources.base import SourceModule
 
 #: source name in the URL (`POST /v1/alerts/{source}`) -> module
 SOURCES: dict[str, str] = {
@@ -20,6 +25,14 @@ SOURCES: dict[str, str] = {
     "eventbridge": "tocsin.sources.eventbridge",
 }
 
+#: source name -> module of its quick reader, `keys(body, headers) -> list[AlertKey] | None`:
+#: the identities of a payload's alerts, read without pydantic, or None when it cannot vouch
+#: that the source's full parse accepts the payload and reads the same identities (the
+#: intake then parses it fully). A re-delivered alert then costs no pydantic at cold start.
+QUICK_READERS: dict[str, str] = {
+    "generic": "tocsin.sources.generic_quick",
+}
+
 HTTP_SOURCES = tuple(name for name in SOURCES if name != "eventbridge")
 
 
@@ -30,3 +43,14 @@ def get_source(name: str) -> SourceModule:
         known = ", ".join(HTTP_SOURCES)
         raise UnknownSourceError(f"unknown alert source {name!r} (known: {known})") from None
     return importlib.import_module(module_name)  # type: ignore[return-value]
+
+
+def quick_keys(name: str, body: Any, headers: Mapping[str, str]) -> list[AlertKey] | None:
+    """The identities of the payload's alerts if the source has a quick reader that vouches
+    for this payload, else None (see QUICK_READERS)."""
+    module_name = QUICK_READERS.get(name)
+    if module_name is None:
+        return None
+    keys: Callable[[Any, Mapping[str, str]], list[AlertKey] | None]
+    keys = importlib.import_module(module_name).keys
+    return keys(body, headers)
