@@ -1,12 +1,15 @@
-"""Helpers: API Gateway events for the intake handler, percentiles."""
+"""Helpers: API Gateway events for the intake handler, percentiles, background deliveries."""
 
 from __future__ import annotations
 
 import json
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from tocsin_local import patches
 
 
 def intake_event(source: str, payload: Any, token: str) -> dict[str, Any]:
@@ -49,3 +52,15 @@ def median(samples: list[float]) -> float:
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms"
+
+
+@contextmanager
+def background_event_sources() -> Iterator[None]:
+    """Stream (and queue) deliveries on a background thread, as Lambda's pollers on AWS,
+    instead of inside the request that wrote the record."""
+    was = patches.async_queues()
+    patches.set_async_queues(True)
+    try:
+        yield
+    finally:
+        patches.set_async_queues(was)

@@ -1,5 +1,6 @@
-"""EventBridge: AWS alarm and health events through SQS, the sweeper's one-minute schedule, and
-the hourly EventBridge Scheduler schedule that reminds owners of overdue action items.
+"""Event sources: AWS alarm and health events through SQS, the sweeper's one-minute schedule,
+the hourly EventBridge Scheduler schedule that reminds owners of overdue action items, and the
+table's stream that starts each new incident's response workflow (the incidents' outbox).
 
 Events reach the intake function through a queue rather than directly: SQS gives retries with
 per-record failure reporting, a dead-letter queue, and a path the local mode can drive (moto's
@@ -9,6 +10,7 @@ EventBridge delivers to SQS but not to Lambda).
 from __future__ import annotations
 
 from aws_cdk import Duration, Stack, TimeZone
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -20,9 +22,9 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from tocsin.domain.action_items import Reminders
 from tocsin.handlers.sweeper import REMINDERS_TASK
-from tocsin.routes import EVENT_RULES
+from tocsin.routes import EVENT_RULES, NEW_INCIDENT_FILTER
 
-from infra.nag import acknowledge_wildcard_resource
+from infra.nag import acknowledge, acknowledge_wildcard_resource
 
 MAX_RECEIVES = 5
 SWEEP_INTERVAL = Duration.minutes(1)
@@ -76,6 +78,56 @@ class AwsEventIntake(Construct):
         consumer.add_event_source(
             sources.SqsEventSource(
                 self.queue, batch_size=10, report_batch_item_failures=True, max_concurrency=5
+            )
+        )
+
+
+class IncidentOutbox(Construct):
+    """The table's stream -> the incident_stream function, which starts the response workflow
+    of each new incident (named after it: a retry starts nothing twice). Lambda's event
+    filtering passes only inserts of incident records, so the function runs once per
+    incident, not once per write. A batch that fails is retried from its first failed
+    record (partial batch responses), split in halves to isolate a bad record, for up to
+    RETRIES attempts or MAX_AGE; what still fails is described in the dead-letter queue, and
+    the sweeper starts the workflow of any incident left without one
+    (IncidentService.finalize_if_stalled)."""
+
+    RETRIES = 10
+    MAX_AGE = Duration.hours(1)
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        table: dynamodb.ITable,
+        starter: lambda_.Function,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.dead_letters = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            self.dead_letters,
+            "SQS3",
+            "This queue is itself the failure destination of the stream's event source "
+            "mapping (records that outlived their retries are described here).",
+        )
+        starter.add_event_source(
+            sources.DynamoEventSource(
+                table,
+                starting_position=lambda_.StartingPosition.LATEST,
+                batch_size=10,
+                retry_attempts=self.RETRIES,
+                max_record_age=self.MAX_AGE,
+                bisect_batch_on_error=True,
+                report_batch_item_failures=True,
+                on_failure=sources.SqsDlq(self.dead_letters),
+                filters=[lambda_.FilterCriteria.filter(NEW_INCIDENT_FILTER)],
             )
         )
 

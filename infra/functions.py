@@ -31,6 +31,8 @@ class FunctionSpec:
     timeout: Duration
     memory_mb: int = 512
     async_retries: int | None = None  # None: Lambda's default (2) for asynchronous invocations
+    #: other actions the function is granted on '*' (besides X-Ray's), and why
+    star_actions_reason: str = ""
 
 
 SPECS: dict[Function, FunctionSpec] = {
@@ -55,6 +57,14 @@ SPECS: dict[Function, FunctionSpec] = {
     Function.CHATOPS: FunctionSpec(
         "Slack commands and buttons: verify and acknowledge, then work from its queue",
         Duration.seconds(30),
+    ),
+    Function.INCIDENT_STREAM: FunctionSpec(
+        "starts each new incident's response workflow, from the table's stream",
+        Duration.seconds(30),
+        memory_mb=256,
+        star_actions_reason=" Reading the table's stream also needs dynamodb:ListStreams, "
+        "which supports no resource-level permissions either (the stream's own actions are "
+        "granted on its ARN only).",
     ),
 }
 
@@ -98,7 +108,7 @@ class ServiceFunction(Construct):
             retry_attempts=spec.async_retries,
             max_event_age=Duration.minutes(1) if spec.async_retries == 0 else None,
         )
-        acknowledge(self.role, "IAM5[Resource::*]", XRAY_REASON)
+        acknowledge(self.role, "IAM5[Resource::*]", XRAY_REASON + spec.star_actions_reason)
         acknowledge(
             self.function,
             "L1",

@@ -28,7 +28,7 @@ from tocsin.settings import (
 from infra.api import HttpApi
 from infra.bundling import Bundle, build_bundle
 from infra.chatops import ChatOpsQueue
-from infra.events import ActionItemReminders, AwsEventIntake, SweeperSchedule
+from infra.events import ActionItemReminders, AwsEventIntake, IncidentOutbox, SweeperSchedule
 from infra.functions import ServiceFunctions
 from infra.nag import acknowledge, acknowledge_wildcard_resource, add_checks
 from infra.paths import CDK_JSON, CONFIG_DIR
@@ -43,11 +43,20 @@ from infra.storage import (
 from infra.workflow import EscalationWorkflow, ResponseWorkflow
 
 STACK_NAME = "Tocsin"
-#: Functions that start response executions (and may look at them). The sweeper finishes
-#: incidents whose creator stopped before starting their workflow (services/sweeper.py ->
-#: IncidentService.finalize_if_stalled), so it starts executions too. Never the workflow
+#: Functions that start response executions (and may look at them): incident_stream starts
+#: each new incident's (ADR 21); intake and the API start the runs a change triggers; the
+#: sweeper starts what neither could (services/sweeper.py ->
+#: IncidentService.finalize_if_stalled, and pending triggers). Never the workflow
 #: function: the state machine invokes it (and its ARN in its environment would be a cycle).
-STARTS_EXECUTIONS = (Function.INTAKE, Function.EVENTBRIDGE_INTAKE, Function.API, Function.SWEEPER)
+STARTS_EXECUTIONS = (
+    Function.INTAKE,
+    Function.EVENTBRIDGE_INTAKE,
+    Function.API,
+    Function.SWEEPER,
+    Function.INCIDENT_STREAM,
+)
+#: Functions without item access to the table: the stream's starter reads its records only.
+NO_TABLE_DATA = (Function.INCIDENT_STREAM,)
 #: S3 object access per function: action -> key prefixes of the artifact bucket.
 OBJECT_ACCESS: dict[Function, dict[str, tuple[str, ...]]] = {
     Function.INTAKE: {"s3:PutObject": (RAW_PREFIX, QUARANTINE_PREFIX)},
@@ -169,7 +178,8 @@ class TocsinStack(Stack):
             "as previous_key so links already sent keep working; a Lambda rotator would cut them.",
         )
         for name, service in functions.by_name.items():
-            storage.grant_table_data(service.function)
+            if name not in NO_TABLE_DATA:
+                storage.grant_table_data(service.function)
             for action, prefixes in OBJECT_ACCESS.get(name, {}).items():
                 storage.grant_objects(service.function, [action], prefixes)
         for name in STARTS_EXECUTIONS:
@@ -266,6 +276,12 @@ class TocsinStack(Stack):
                 )
             )
         AwsEventIntake(self, "AwsEvents", consumer=functions[Function.EVENTBRIDGE_INTAKE].function)
+        IncidentOutbox(
+            self,
+            "IncidentOutbox",
+            table=storage.table,
+            starter=functions[Function.INCIDENT_STREAM].function,
+        )
         SweeperSchedule(self, "Sweeper", sweeper=functions[Function.SWEEPER].function)
         ActionItemReminders(
             self,

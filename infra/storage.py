@@ -78,6 +78,9 @@ def _table(scope: Construct) -> dynamodb.Table:
         ),
         encryption=dynamodb.TableEncryption.AWS_MANAGED,
         time_to_live_attribute=schema.TTL_ATTRIBUTE,
+        # the incidents' outbox: a new incident record starts its response workflow
+        # (infra/events.py IncidentOutbox, handlers/incident_stream.py)
+        stream=dynamodb.StreamViewType.NEW_IMAGE,
         deletion_protection=True,
         removal_policy=RemovalPolicy.RETAIN,
     )

@@ -72,3 +72,17 @@ def wait_for_workflows(timeout: float = 20.0) -> None:
             time.sleep(0.05)
         else:
             raise AssertionError("response workflows still running")
+
+
+def set_incident_stream(enabled: bool) -> None:
+    """Turn the table stream's mapping (new incidents -> their workflow, ADR 21) off or on;
+    off, it keeps the records, and on again it delivers them, as on AWS."""
+    import boto3
+
+    lam = boto3.client("lambda", region_name="us-east-1")
+    [mapping] = [
+        m
+        for m in lam.list_event_source_mappings()["EventSourceMappings"]
+        if ":dynamodb:" in m["EventSourceArn"]
+    ]
+    lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=enabled)

@@ -19,6 +19,9 @@ class Function(StrEnum):
     #: webhooks: verifies and acknowledges them (HTTP), then does the work from its queue (SQS):
     #: answers through the response_url / the Bot Connector, captures incident channels
     CHATOPS = "chatops"
+    #: the incidents' outbox: each new incident record, from the table's DynamoDB stream,
+    #: starts its response workflow (named after the incident)
+    INCIDENT_STREAM = "incident_stream"
 
 
 #: Lambda handler (module.function) of each function, relative to the bundle root.
@@ -29,6 +32,7 @@ HANDLERS: dict[Function, str] = {
     Function.WORKFLOW: "tocsin.handlers.workflow.handler",
     Function.SWEEPER: "tocsin.handlers.sweeper.handler",
     Function.CHATOPS: "tocsin.handlers.chatops.handler",
+    Function.INCIDENT_STREAM: "tocsin.handlers.incident_stream.handler",
 }
 
 
@@ -117,4 +121,18 @@ EVENT_RULES: dict[str, dict[str, Any]] = {
         "detail-type": ["CloudWatch Alarm State Change"],
     },
     "aws-health": {"source": ["aws.health"], "detail-type": ["AWS Health Event"]},
+}
+
+#: The event source mapping of the INCIDENT_STREAM function on the table's stream (NEW_IMAGE)
+#: lets through only this (Lambda event filtering): the insert of an incident's record,
+#: `INC#<id>` / `META`. Every other write (dedup counters, timelines, ...) never invokes it.
+#: The stack and local mode both use it.
+NEW_INCIDENT_FILTER: dict[str, Any] = {
+    "eventName": ["INSERT"],
+    "dynamodb": {
+        "Keys": {
+            "pk": {"S": [{"prefix": "INC#"}]},
+            "sk": {"S": ["META"]},
+        }
+    },
 }

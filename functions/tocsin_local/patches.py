@@ -15,6 +15,12 @@
    moto itself runs the consumer inside `SendMessage` (the default here, which the tests rely
    on: they read the work's result right after the request). `drain_queues` waits until every
    such queue is empty.
+6. DynamoDB stream event source mappings (the incidents' outbox, handlers/incident_stream.py)
+   get Lambda's event filtering and partial batch responses, delivered after the request
+   that wrote the record, in order, outside the DynamoDB lock: inline (default, like the
+   queues) or, with `set_async_queues(True)`, on a background thread as Lambda's stream
+   poller does (`drain_queues` waits for those too). moto itself keeps every record of every
+   write forever and invokes the function inside the write with all of them, unfiltered.
 """
 
 from __future__ import annotations
@@ -101,13 +107,17 @@ def apply() -> None:
     original_call_action = DynamoHandler.call_action
 
     def call_action(self: Any) -> Any:
-        with _DDB_LOCK:
-            return original_call_action(self)
+        try:
+            with _DDB_LOCK:
+                return original_call_action(self)
+        finally:
+            _deliver_stream_records()  # what this request wrote, outside the lock
 
     DynamoHandler.call_action = call_action  # type: ignore[method-assign]
     _patch_transactions()
     _patch_retry_waits()
     _patch_queue_delivery()
+    _patch_stream_delivery()
     _applied = True
 
 
@@ -394,3 +404,288 @@ def _record(queue: Any, message: Any) -> dict[str, Any]:
         "eventSourceARN": queue.queue_arn,
         "awsRegion": queue.region,
     }
+
+
+# --- 6. DynamoDB stream event source mappings ---------------------------------------------------
+#: a record whose function keeps failing is dropped after this many retries when its mapping
+#: sets no MaximumRetryAttempts (AWS: until the record expires, 24 hours; the sweeper starts
+#: a workflow its record never started)
+_STREAM_MAX_RETRIES = 3
+#: in the background, seconds between polls of a stream (Lambda's poller reads each shard
+#: about four times a second; delivering at once would also run the function on the GIL
+#: beside the request that wrote the record, which on AWS runs elsewhere)
+_STREAM_POLL_SECONDS = 0.1
+_pending = threading.local()
+
+
+class _StreamMapping:
+    """One event source mapping's records that passed its filters, in stream order (kept
+    while the mapping is disabled: enabled again, it resumes where it stopped, as on AWS).
+    `lock` guards the list (held briefly: writers append under the DynamoDB lock);
+    `delivering` is held across a delivery, so batches go out one at a time and in order,
+    whichever thread delivers them."""
+
+    def __init__(self, esm: Any) -> None:
+        self.esm = esm
+        self.filters = _filters(esm)
+        self.records: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.delivering = threading.Lock()
+        self.failures = 0
+
+
+_mappings: dict[str, _StreamMapping] = {}
+_mappings_lock = threading.Lock()
+#: the thread delivering right now (a delivery that writes a record of its own stream hands
+#: it to the delivery under way instead of waiting for itself)
+_delivering = threading.local()
+
+
+def filter_matches(pattern: Any, value: Any) -> bool:
+    """Lambda event filtering (the subset Tocsin uses): a dict matches field by field, a list
+    is the values allowed (exact strings, numbers, or `{"prefix": "..."}`). Patterns are
+    checked when their mapping is created (`check_filter_pattern`)."""
+    if isinstance(pattern, dict):
+        if not isinstance(value, dict):
+            return False
+        return all(filter_matches(sub, value.get(key)) for key, sub in pattern.items())
+    return any(_allowed(choice, value) for choice in pattern)
+
+
+def check_filter_pattern(pattern: Any) -> None:
+    """ValueError for what `filter_matches` does not implement (rather than matching wrongly)."""
+    if isinstance(pattern, dict):
+        for sub in pattern.values():
+            check_filter_pattern(sub)
+        return
+    if not isinstance(pattern, list):
+        raise ValueError(f"unsupported filter pattern {pattern!r} (an object or a list)")
+    for choice in pattern:
+        if isinstance(choice, dict) and set(choice) != {"prefix"}:
+            raise ValueError(f"unsupported filter operator {choice!r} (only prefix)")
+
+
+def _allowed(choice: Any, value: Any) -> bool:
+    if isinstance(choice, dict):
+        return isinstance(value, str) and value.startswith(choice["prefix"])
+    return bool(choice == value)
+
+
+def _filters(esm: Any) -> list[Any]:
+    criteria = esm.filter_criteria or {}
+    return [json.loads(f["Pattern"]) for f in criteria.get("Filters") or []]
+
+
+def _mapping(esm: Any) -> _StreamMapping:
+    with _mappings_lock:
+        mapping = _mappings.get(esm.uuid)
+        if mapping is None or mapping.esm is not esm:
+            mapping = _mappings[esm.uuid] = _StreamMapping(esm)
+        return mapping
+
+
+def _patch_stream_delivery() -> None:
+    from moto.awslambda.models import LambdaBackend
+    from moto.core.utils import unix_time
+    from moto.dynamodb.models.table import StreamRecord, StreamShard
+    from moto.stepfunctions.models import StepFunctionBackend
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    def add(self: Any, old: Any, new: Any) -> None:
+        mappings = list(self.table.lambda_event_source_mappings.values())
+        if not mappings:
+            return  # nothing reads this stream locally: keep nothing
+        event_name = "INSERT" if old is None else "REMOVE" if new is None else "MODIFY"
+        view = self.table.stream_specification["StreamViewType"]
+        # the records are not kept in the shard: number them here (moto's shard would
+        # number the next record after the ones it holds)
+        self.tocsin_sequence = getattr(self, "tocsin_sequence", self.starting_sequence_number) + 1
+        record = StreamRecord(
+            self.table, view, event_name, old, new, self.tocsin_sequence
+        ).to_json()
+        change = dict(record["dynamodb"])
+        change["ApproximateCreationDateTime"] = unix_time(change["ApproximateCreationDateTime"])
+        for esm in mappings:
+            mapping = _mapping(esm)
+            event = {**record, "dynamodb": change, "eventSourceARN": esm.event_source_arn}
+            if mapping.filters and not any(filter_matches(f, event) for f in mapping.filters):
+                continue
+            with mapping.lock:
+                mapping.records.append(event)
+            touched = getattr(_pending, "mappings", None)
+            if touched is None:
+                touched = _pending.mappings = []
+            if mapping not in touched:
+                touched.append(mapping)
+
+    StreamShard.add = add  # type: ignore[method-assign]
+
+    original_create = LambdaBackend.create_event_source_mapping
+
+    def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
+        for item in (spec.get("FilterCriteria") or {}).get("Filters") or []:
+            check_filter_pattern(json.loads(item["Pattern"]))
+        return original_create(self, spec)
+
+    LambdaBackend.create_event_source_mapping = create_event_source_mapping  # type: ignore[method-assign]
+
+    original_update = LambdaBackend.update_event_source_mapping
+
+    def update_event_source_mapping(self: Any, uuid: str, spec: dict[str, Any]) -> Any:
+        esm = original_update(self, uuid, spec)
+        mapping = _mappings.get(uuid)
+        if esm is not None and esm.enabled and mapping is not None and mapping.records:
+            _deliver_or_wake(mapping)  # enabled again: it resumes where it stopped
+        return esm
+
+    LambdaBackend.update_event_source_mapping = update_event_source_mapping  # type: ignore[method-assign]
+
+    # Step Functions refuses a second execution of one name; moto checks and adds without a
+    # lock, so two threads starting the same name (the stream's starter and a repair) could
+    # both succeed locally
+    start_lock = threading.RLock()
+    for backend in (StepFunctionBackend, StepFunctionsParserBackend):
+        original_start = backend.__dict__["start_execution"]
+
+        def start_execution(
+            self: Any, *args: Any, _original: Any = original_start, **kw: Any
+        ) -> Any:
+            with start_lock:
+                return _original(self, *args, **kw)
+
+        backend.start_execution = start_execution  # type: ignore[method-assign]
+
+
+def _deliver_stream_records() -> None:
+    touched = getattr(_pending, "mappings", None)
+    if not touched:
+        return
+    _pending.mappings = []
+    for mapping in touched:
+        _deliver_or_wake(mapping)
+
+
+def _deliver_or_wake(mapping: _StreamMapping) -> None:
+    """Inline (the default), or by the background poller; a batch that failed inline is
+    retried by the background poller, so it is not left waiting for the next write."""
+    if _async_queues or not _deliver_stream(mapping):
+        _wake_stream(mapping)
+
+
+def _deliver_stream(mapping: _StreamMapping) -> bool:
+    """Deliver what `mapping` holds, a batch at a time; False when a batch failed (what is
+    left of it stays at the head, for the next delivery). A disabled mapping keeps its
+    records (True: nothing to retry)."""
+    if getattr(_delivering, "active", False):
+        return True  # this thread's delivery under way takes the new records too
+    _delivering.active = True
+    try:
+        with mapping.delivering:
+            return _deliver_batches(mapping)
+    finally:
+        _delivering.active = False
+
+
+def _deliver_batches(mapping: _StreamMapping) -> bool:
+    from moto.awslambda.utils import get_backend
+
+    esm = mapping.esm
+    while esm.enabled:
+        with mapping.lock:
+            batch = mapping.records[: esm.batch_size or 100]
+        if not batch:
+            return True
+        try:
+            headers: dict[str, Any] = {}
+            payload = get_backend(esm.account_id, esm.region).invoke(
+                function_name=esm.function_arn,
+                qualifier=None,
+                body=json.dumps({"Records": batch}),
+                headers={},
+                response_headers=headers,
+            )
+            done = _stream_done(payload, headers, esm, batch)
+        except Exception:  # the invocation itself failed: the whole batch is retried
+            traceback.print_exc()
+            done = 0
+        with mapping.lock:
+            del mapping.records[:done]
+        if done:
+            mapping.failures = 0  # progress: the next failure is a new record's first
+        if done == len(batch):
+            continue
+        mapping.failures += 1
+        limit = esm.max_retry_attempts
+        if mapping.failures > (_STREAM_MAX_RETRIES if limit in (None, -1) else limit):
+            with mapping.lock:
+                dropped = mapping.records.pop(0)
+            mapping.failures = 0
+            print(
+                f"[local] stream record {dropped['dynamodb']['SequenceNumber']} dropped "
+                f"after its retries ({esm.function_arn}); the sweeper finishes what it began"
+            )
+            continue
+        return False
+    return True
+
+
+def _stream_done(payload: Any, headers: dict[str, Any], esm: Any, batch: list[Any]) -> int:
+    """How many records of the batch are done: all but those from the first failure on (a
+    function error fails all; with ReportBatchItemFailures, from the lowest sequence number
+    the function names; an unreadable answer fails all, as on AWS)."""
+    if "x-amz-function-error" in headers:
+        return 0
+    if "ReportBatchItemFailures" not in (esm.function_response_types or []):
+        return len(batch)
+    try:
+        answer = json.loads(payload or "null")
+        failures = (answer or {}).get("batchItemFailures") or []
+        named = {str(f["itemIdentifier"]) for f in failures}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return 0
+    for index, record in enumerate(batch):
+        if record["dynamodb"]["SequenceNumber"] in named:
+            return index
+    return 0 if named else len(batch)
+
+
+def _wake_stream(mapping: _StreamMapping) -> None:
+    with _consumers_changed:
+        if id(mapping) in _consumers:
+            return
+        thread = threading.Thread(
+            target=_consume_stream, args=(mapping, _generation), name="ddb-stream", daemon=True
+        )
+        _consumers[id(mapping)] = thread
+        thread.start()
+
+
+def _consume_stream(mapping: _StreamMapping, generation: int) -> None:
+    """Lambda's stream poller for one mapping: poll, deliver until nothing is left (or the
+    mapping is disabled); after a failed batch, wait the retry delay and deliver again from
+    the failed record."""
+    try:
+        while True:
+            time.sleep(_STREAM_POLL_SECONDS)
+            with _consumers_changed:
+                if generation != _generation:
+                    return  # local mode stopped (the registry was cleared)
+                with mapping.lock:
+                    # leaving under the same lock as the check: a writer that comes after
+                    # it finds no consumer registered, and wakes a new one
+                    if not mapping.records or not mapping.esm.enabled:
+                        _leave_stream(mapping)
+                        return
+            if not _deliver_stream(mapping):
+                time.sleep(_queue_retry_delay)
+    except BaseException:
+        with _consumers_changed:
+            _leave_stream(mapping)
+        raise
+
+
+def _leave_stream(mapping: _StreamMapping) -> None:
+    """Unregister this thread as the mapping's poller (under `_consumers_changed`)."""
+    if _consumers.get(id(mapping)) is threading.current_thread():
+        del _consumers[id(mapping)]
+    _consumers_changed.notify_all()

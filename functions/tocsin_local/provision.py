@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 from tocsin.dal import schema
 from tocsin.dal.tokens import TokenStore
-from tocsin.routes import EVENT_RULES, HANDLERS, Function
+from tocsin.routes import EVENT_RULES, HANDLERS, NEW_INCIDENT_FILTER, Function
 from tocsin.sources import HTTP_SOURCES
 
 REGION = "us-east-1"
@@ -87,6 +87,8 @@ def create_table(ddb: Any, name: str) -> None:
             }
             for index in schema.INDEXES
         ],
+        # the incidents' outbox (infra/storage.py): new incident records start their workflow
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
     )
 
 
@@ -176,6 +178,16 @@ def provision(token: str, prefix: str = "tocsin") -> Resources:
         FunctionName=arns[Function.CHATOPS],
         BatchSize=1,
         FunctionResponseTypes=["ReportBatchItemFailures"],  # as infra/chatops.py
+    )
+    # new incidents -> their response workflow (as infra/stack.py: IncidentOutbox)
+    stream_arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    lam.create_event_source_mapping(
+        EventSourceArn=stream_arn,
+        FunctionName=arns[Function.INCIDENT_STREAM],
+        StartingPosition="LATEST",
+        BatchSize=10,
+        FilterCriteria={"Filters": [{"Pattern": json.dumps(NEW_INCIDENT_FILTER)}]},
+        FunctionResponseTypes=["ReportBatchItemFailures"],
     )
     tokens = TokenStore(table)
     for name in TOKEN_NAMES:

@@ -195,11 +195,14 @@ class LocalTocsin:
 
     def wait_for_executions(self, timeout: float = 30.0, escalations: bool = False) -> bool:
         """Until no response workflow (and, with `escalations`, no escalation) is running
-        (the demo and tests read settled state)."""
+        (the demo and tests read settled state). New incidents start theirs from the table's
+        stream, delivered in the background when queues are: those are waited for first."""
         import boto3
 
-        sfn = boto3.client("stepfunctions", region_name=REGION)
         deadline = time.monotonic() + timeout
+        if not patches.drain_queues(timeout):
+            return False
+        sfn = boto3.client("stepfunctions", region_name=REGION)
         assert self.resources is not None
         machines = [self.resources.state_machine_arn]
         if escalations:

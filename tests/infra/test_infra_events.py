@@ -150,3 +150,43 @@ def test_overdue_action_items_are_reminded_hourly_by_eventbridge_scheduler(
     for statement in granted:
         for resource in statement["Resource"]:
             assert sweeper in json.dumps(resource)  # the sweeper (and its versions) only
+
+
+def test_new_incidents_start_their_workflow_from_the_tables_stream(
+    template_json: dict[str, Any],
+) -> None:
+    """The incidents' outbox: only inserts of incident records reach the starter, which
+    reports partial failures; retries are bounded and what outlives them is described in an
+    encrypted, TLS-only dead-letter queue (the sweeper starts what is left)."""
+    from tocsin.routes import NEW_INCIDENT_FILTER
+
+    table_id, table = only(template_json, "AWS::DynamoDB::Table")
+    assert table["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    starter = functions_by_name(template_json)[Function.INCIDENT_STREAM]
+    [(_, mapping)] = [
+        (mid, m)
+        for mid, m in resources(template_json, "AWS::Lambda::EventSourceMapping").items()
+        if target(m["Properties"]["FunctionName"]) == starter
+    ]
+    props = mapping["Properties"]
+    assert props["EventSourceArn"] == {"Fn::GetAtt": [table_id, "StreamArn"]}
+    assert props["StartingPosition"] == "LATEST"
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["BisectBatchOnFunctionError"] is True
+    assert 0 < props["MaximumRetryAttempts"] <= 10
+    assert props["MaximumRecordAgeInSeconds"] <= 3600
+    [pattern] = [json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"]]
+    assert pattern == NEW_INCIDENT_FILTER
+    dlq = target(props["DestinationConfig"]["OnFailure"]["Destination"])
+    assert dlq is not None and dlq.startswith("IncidentOutbox")
+    assert template_json["Resources"][dlq]["Properties"]["SqsManagedSseEnabled"] is True
+    tls_only = [
+        policy
+        for policy in resources(template_json, "AWS::SQS::QueuePolicy").values()
+        if dlq in {target(q) for q in policy["Properties"]["Queues"]}
+        and any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        )
+    ]
+    assert tls_only

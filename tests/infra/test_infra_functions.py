@@ -32,8 +32,20 @@ from infra.bundling import PYTHON_VERSION
 
 pytestmark = pytest.mark.xdist_group("synth")
 
-#: The sweeper too: it finishes incidents whose workflow was never started.
-STARTERS = {Function.INTAKE, Function.EVENTBRIDGE_INTAKE, Function.API, Function.SWEEPER}
+#: The incidents' outbox (new incidents from the table's stream) and the sweeper (incidents
+#: whose workflow was never started); intake and the API for later runs (severity, status).
+STARTERS = {
+    Function.INTAKE,
+    Function.EVENTBRIDGE_INTAKE,
+    Function.API,
+    Function.SWEEPER,
+    Function.INCIDENT_STREAM,
+}
+#: Functions that read the table's stream and never its items.
+STREAM_READERS = {Function.INCIDENT_STREAM}
+#: Reading a DynamoDB stream also needs this, which has no resource-level permission (the
+#: stream's other actions are granted on its ARN); only stream readers may have it.
+STREAM_STAR_ACTIONS = {"dynamodb:ListStreams"}
 #: Actions AWS offers no resource-level permissions for; the only ones allowed on "*".
 RESOURCE_STAR_ACTIONS = {
     # SMS pages: publishing to a phone number has no resource ARN
@@ -124,8 +136,8 @@ def test_environment_carries_powertools_settings_and_resource_names_only(
         else:
             assert ENV_STATE_MACHINE not in variables
         # every function that changes incidents can end paging (chat-ops only publishes
-        # status pages so far)
-        if name is Function.CHATOPS:
+        # status pages so far); the stream's starter only starts response workflows
+        if name in (Function.CHATOPS, Function.INCIDENT_STREAM):
             assert ENV_ESCALATION_STATE_MACHINE not in variables
             continue
         assert variables[ENV_ESCALATION_STATE_MACHINE] == {
@@ -166,6 +178,10 @@ def test_each_function_has_its_own_role(template_json: dict[str, Any]) -> None:
 def test_no_policy_grants_wildcard_actions_or_resources_beyond_tracing_and_log_delivery(
     template_json: dict[str, Any],
 ) -> None:
+    functions = functions_by_name(template_json)
+    stream_reader_roles = {
+        role_of_function(template_json, functions[name]) for name in STREAM_READERS
+    }
     for role_id in resources(template_json, "AWS::IAM::Role"):
         for statement in statements_of_role(template_json, role_id):
             if statement["Effect"] != "Allow":
@@ -173,7 +189,10 @@ def test_no_policy_grants_wildcard_actions_or_resources_beyond_tracing_and_log_d
             actions = set(as_list(statement["Action"]))
             assert not {a for a in actions if a.endswith("*")}, f"{role_id}: {actions}"
             if "*" in as_list(statement["Resource"]):
-                assert actions <= RESOURCE_STAR_ACTIONS, f"{role_id}: {actions} on '*'"
+                allowed = RESOURCE_STAR_ACTIONS | (
+                    STREAM_STAR_ACTIONS if role_id in stream_reader_roles else set()
+                )
+                assert actions <= allowed, f"{role_id}: {actions} on '*'"
 
 
 def test_table_access_is_item_level_without_scan_on_the_table_and_named_indexes(
@@ -183,6 +202,18 @@ def test_table_access_is_item_level_without_scan_on_the_table_and_named_indexes(
     for name in HANDLERS:
         statements = role_statements(template_json, name)
         actions = actions_on(statements, table_id)
+        if name in STREAM_READERS:
+            # the stream's records, and nothing of the items
+            assert actions == {
+                "dynamodb:DescribeStream",
+                "dynamodb:GetRecords",
+                "dynamodb:GetShardIterator",
+            }, name
+            for statement in statements:
+                if set(as_list(statement["Action"])) & actions:
+                    for resource in as_list(statement["Resource"]):
+                        assert resource == {"Fn::GetAtt": [table_id, "StreamArn"]}
+            continue
         assert "dynamodb:Query" in actions and "dynamodb:PutItem" in actions
         assert "dynamodb:Scan" not in actions, "listing uses the GSIs"
         assert not {a for a in actions if a.startswith(("dynamodb:Delete", "dynamodb:Create"))} - {
@@ -246,3 +277,36 @@ def test_function_roles_grant_nothing_outside_their_needs(template_json: dict[st
         # only the workflow function pages by SMS (SNS) and e-mail (SES)
         paging = {"sns", "ses"} if name == Function.WORKFLOW else set()
         assert services <= allowed_services | paging, name
+
+
+def test_the_incident_stream_function_may_do_exactly_its_job(
+    template_json: dict[str, Any],
+) -> None:
+    """Read the table's stream, start response executions, report a lost record to its own
+    dead-letter queue, log and trace: nothing else (no item access, no other queue)."""
+    table_id, _ = only(template_json, "AWS::DynamoDB::Table")
+    machine_id, _ = state_machine(template_json, "Workflow")
+    [dlq] = [
+        q for q in resources(template_json, "AWS::SQS::Queue") if q.startswith("IncidentOutbox")
+    ]
+    granted: dict[str, set[str]] = {}
+    for statement in role_statements(template_json, Function.INCIDENT_STREAM):
+        assert statement["Effect"] == "Allow"
+        for resource in as_list(statement["Resource"]):
+            for action in as_list(statement["Action"]):
+                granted.setdefault(action, set()).add(repr(resource))
+    stream = repr({"Fn::GetAtt": [table_id, "StreamArn"]})
+    assert {a: r for a, r in granted.items() if a.startswith("dynamodb:")} == {
+        "dynamodb:DescribeStream": {stream},
+        "dynamodb:GetRecords": {stream},
+        "dynamodb:GetShardIterator": {stream},
+        "dynamodb:ListStreams": {"'*'"},
+    }
+    sqs = {a: r for a, r in granted.items() if a.startswith("sqs:")}
+    assert sqs and all(r == {repr({"Fn::GetAtt": [dlq, "Arn"]})} for r in sqs.values()), sqs
+    assert set(sqs) <= {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+    states = {a for a, r in granted.items() if a.startswith("states:")}
+    assert states == {"states:StartExecution", "states:DescribeExecution"}
+    assert all(machine_id in r or "Workflow" in r for a in states for r in granted[a])
+    services = {a.split(":")[0] for a in granted}
+    assert services == {"dynamodb", "sqs", "states", "logs", "xray"}

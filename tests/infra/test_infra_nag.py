@@ -24,6 +24,7 @@ EXPECTED_RULES = {
     "L1": "python3.11 matches the compiled .pyc",
     "APIG4": "functions authenticate with per-integration tokens",
     "S1": "the access-log bucket does not log itself",
+    "SQS3": "the stream's failure destination is itself a dead-letter queue",
     "CFR1": "status pages are for readers everywhere; private ones use signed cookies",
     "CFR2": "no WAF by default: cached static pages and a throttled, token-checked endpoint",
     "CFR4": "the *.cloudfront.net default certificate's TLS policy is CloudFront's",

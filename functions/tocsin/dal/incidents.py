@@ -86,6 +86,10 @@ def timeline_put(event: TimelineEvent, table: str) -> dict[str, Any]:
     return {"Put": {"TableName": table, "Item": ser(timeline_item(event))}}
 
 
+def _idempotency_key(key: str) -> dict[str, str]:
+    return {schema.PK: f"IDEMPOTENCY#{key}", schema.SK: "INCIDENT"}
+
+
 def _number_key(number: int) -> dict[str, Any]:
     return {schema.PK: f"REF#{number}", schema.SK: "INCIDENT"}
 
@@ -310,8 +314,9 @@ class IncidentRepository:
     def create(
         self, incident: Incident, events: list[TimelineEvent], idempotency_key: str | None = None
     ) -> str | None:
-        """Store a new incident with its first events. With an idempotency key, a second
-        create with the same key stores nothing and returns the first incident's id."""
+        """Store a new incident with its first events (and, when it is numbered already, its
+        `REF#<number>` pointer). With an idempotency key, a second create with the same key
+        stores nothing and returns the first incident's id."""
         items: list[dict[str, Any]] = [
             {
                 "Put": {
@@ -321,7 +326,16 @@ class IncidentRepository:
                 }
             }
         ]
-        idem_key = {schema.PK: f"IDEMPOTENCY#{idempotency_key}", schema.SK: "INCIDENT"}
+        if incident.number is not None:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": ser(_number_item(incident.number, incident.id)),
+                    }
+                }
+            )
+        idem_key = _idempotency_key(idempotency_key or "")
         if idempotency_key:
             items.append(
                 {
@@ -344,12 +358,17 @@ class IncidentRepository:
             return None
         except ClientError as exc:
             if idempotency_key and "ConditionalCheckFailed" in cancellation_codes(exc):
-                resp = self.ddb.get_item(
-                    TableName=self.table, Key=ser(idem_key), ConsistentRead=True
-                )
-                if "Item" in resp:
-                    return str(deser(resp["Item"])["incident_id"])
+                existing = self.created_with(idempotency_key)
+                if existing:
+                    return existing
             raise
+
+    def created_with(self, idempotency_key: str) -> str | None:
+        """The id of the incident created with this idempotency key (within a day), if any."""
+        resp = self.ddb.get_item(
+            TableName=self.table, Key=ser(_idempotency_key(idempotency_key)), ConsistentRead=True
+        )
+        return str(deser(resp["Item"])["incident_id"]) if "Item" in resp else None
 
     # --- resolved incidents still to release (an outbox: written with the status change) ----
     def pending_release_put(self, incident_id: str) -> dict[str, Any]:

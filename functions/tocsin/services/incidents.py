@@ -19,8 +19,9 @@ from tocsin.domain.timeline import Actor, TimelineEvent, TimelineKind
 
 log = logging.getLogger(__name__)
 
-#: an incident whose creator has not numbered it / started its workflow after this long
-#: is finished by whoever touches it next (the creator crashed mid-way)
+#: an incident whose workflow has not started (from the table's stream, ADR 21) after this
+#: long is numbered and started by the sweeper (its stream record outlived its retries, or
+#: the stream's mapping was off)
 FINALIZE_GRACE_SECONDS = 30
 
 
@@ -95,8 +96,19 @@ class IncidentService:
         idempotency_key: str | None = None,
     ) -> tuple[Incident, bool]:
         """Open an incident by hand. Returns (incident, created); the same idempotency key
-        returns the incident the first request created."""
+        returns the incident the first request created.
+
+        The incident is numbered in the transaction that creates it (a person declaring it
+        wants the number back, and the workflow then finds it numbered); its response
+        workflow starts from the table's stream, like every new incident's (ADR 21)."""
+        if idempotency_key:
+            existing = self.incidents.created_with(idempotency_key)
+            if existing:
+                return self.incidents.get(existing), False
         incident = self.new_incident(title, severity, service, "manual", labels, description)
+        # a retry racing this one with the same key leaves this number unused: a gap, never
+        # a second incident
+        incident = incident.model_copy(update={"number": self.incidents.allocate_number()})
         event = TimelineEvent(
             incident_id=incident.id,
             at=incident.created_at,
@@ -107,20 +119,16 @@ class IncidentService:
         existing = self.incidents.create(incident, [event], idempotency_key)
         if existing:
             return self.incidents.get(existing), False
-        return self.finalize(incident), True
+        return incident, True
 
     def finalize(self, incident: Incident) -> Incident:
-        """Number the incident now (a person declaring it wants the number back) and start its
-        response workflow. Both steps are idempotent."""
+        """Number the incident and start its response workflow, for an incident whose start
+        from the table's stream never happened (the sweeper's repair). Both steps are
+        idempotent."""
         incident = self._numbered(incident)
         if not incident.execution_arn:
             incident = self._set_once(incident, "execution_arn", self.workflow.start(incident))
         return incident
-
-    def start_response(self, incident: Incident) -> None:
-        """Start the response workflow; its first step numbers the incident and records the
-        execution (so opening an incident from an alert costs one request less)."""
-        self.workflow.start(incident)
 
     def register(self, incident_id: str, execution_arn: str | None) -> Incident:
         """The workflow's first step: number the incident (once) and record its execution

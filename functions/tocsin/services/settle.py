@@ -192,9 +192,8 @@ class AlertSettler:
         raise RuntimeError(f"group {grouping.key} kept changing; the sender should retry")
 
     def _opened(self, incident: Incident, outcome: IntakeOutcome) -> None:
-        # numbering and recording the execution are the workflow's first step (idempotent:
-        # the execution is named after the incident)
-        self.incidents.start_response(incident)
+        # the response workflow starts from the table's stream (handlers/incident_stream.py):
+        # the committed incident record is its outbox; numbering is the workflow's first step
         outcome.created.append(incident.id)
 
     def _join(

@@ -5,7 +5,7 @@ step left behind, so no state depends on a request that may have died half-way:
 - open incidents whose alerts have all resolved, but which were not moved to mitigated
   (the follow-up after the resolve failed), are mitigated;
 - mitigated incidents quiet for their severity's `auto_resolve_after` are resolved;
-- incidents whose creator stopped before their workflow started get it started (and numbered);
+- incidents whose workflow never started from the table's stream get it started (and numbered);
 - workflow runs that a change (severity, status) triggered but could not start are started;
 - severity SLAs are enforced (services/sla.py): missed targets flagged, update reminders sent.
 
