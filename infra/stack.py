@@ -54,6 +54,8 @@ STARTS_EXECUTIONS = (
     Function.API,
     Function.SWEEPER,
     Function.INCIDENT_STREAM,
+    # `/incident sev|status|ack|resolve` start the runs their change triggers
+    Function.CHATOPS,
 )
 #: Functions without item access to the table: the stream's starter reads its records only.
 NO_TABLE_DATA = (Function.INCIDENT_STREAM,)
@@ -93,6 +95,8 @@ ESCALATES = (
     Function.SWEEPER,
     Function.INTAKE,
     Function.EVENTBRIDGE_INTAKE,
+    # `/incident page|escalate` start paging; `/incident ack|resolve` end it
+    Function.CHATOPS,
 )
 #: Functions that sign links (the workflow's pages) or verify them (the API: ack links and
 #: calendar feeds); only they read the signing key.

@@ -89,7 +89,7 @@ def test_the_function_consumes_its_queue_with_partial_batch_responses(
     assert visibility >= 6 * timeout
 
 
-def test_it_may_send_to_its_queue_and_publish_status_pages_only(
+def test_it_may_send_to_its_queue_publish_status_pages_and_start_runs_and_paging_only(
     template_json: dict[str, Any],
 ) -> None:
     main, _ = chatops_queues(template_json)
@@ -102,7 +102,14 @@ def test_it_may_send_to_its_queue_and_publish_status_pages_only(
     (send,) = [s for s in statements if "sqs:SendMessage" in actions_of(s)]
     assert target(send["Resource"]) == main
     actions = {a for s in statements for a in actions_of(s)}
-    assert not any(a.startswith(("states:", "sns:", "ses:")) for a in actions), actions
+    assert not any(a.startswith(("sns:", "ses:")) for a in actions), actions
+    # the runs a change from chat triggers, and paging started (`page`) or ended (`ack`)
+    assert {a for a in actions if a.startswith("states:")} == {
+        "states:StartExecution",
+        "states:DescribeExecution",
+        "states:SendTaskSuccess",
+        "states:SendTaskFailure",
+    }
     assert "s3:PutObject" in actions  # status/* of the status bucket (test_infra_statuspage)
 
 

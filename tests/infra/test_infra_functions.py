@@ -40,6 +40,7 @@ STARTERS = {
     Function.API,
     Function.SWEEPER,
     Function.INCIDENT_STREAM,
+    Function.CHATOPS,
 }
 #: Functions that read the table's stream and never its items.
 STREAM_READERS = {Function.INCIDENT_STREAM}
@@ -135,9 +136,9 @@ def test_environment_carries_powertools_settings_and_resource_names_only(
             assert target(variables[ENV_STATE_MACHINE]) == machine_id
         else:
             assert ENV_STATE_MACHINE not in variables
-        # every function that changes incidents can end paging (chat-ops only publishes
-        # status pages so far); the stream's starter only starts response workflows
-        if name in (Function.CHATOPS, Function.INCIDENT_STREAM):
+        # every function that changes incidents (chat-ops too: ack, resolve, page) can start
+        # and end paging; the stream's starter only starts response workflows
+        if name is Function.INCIDENT_STREAM:
             assert ENV_ESCALATION_STATE_MACHINE not in variables
             continue
         assert variables[ENV_ESCALATION_STATE_MACHINE] == {
