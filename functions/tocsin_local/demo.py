@@ -412,10 +412,10 @@ def _report(client: ApiClient, demo: Demo) -> None:
     page = client.request("GET", "/v1/incidents", params={"limit": 50})
     items = sorted(page["items"], key=lambda i: i["number"] or 0)
     _say(f"\n{len(items)} incidents")
-    _say(f"{'ref':<7} {'sev':<5} {'status':<10} {'alerts':>6} {'firing':>6}  {'service':<10} title")
+    _say(f"{'ref':<7} {'sev':<5} {'status':<12} {'alerts':>6} {'firing':>6}  {'service':<10} title")
     for inc in items:
         _say(
-            f"{inc['ref']:<7} {inc['severity']:<5} {inc['status']:<10} {inc['alert_count']:>6} "
+            f"{inc['ref']:<7} {inc['severity']:<5} {inc['status']:<12} {inc['alert_count']:>6} "
             f"{inc['firing_count']:>6}  {(inc.get('service') or '-'):<10} {inc['title']}"
         )
     _say(
