@@ -476,6 +476,16 @@ def _filters(esm: Any) -> list[Any]:
     return [json.loads(f["Pattern"]) for f in criteria.get("Filters") or []]
 
 
+def _may_take(mapping: _StreamMapping, event_name: str) -> bool:
+    """Whether a record of this event name can pass the mapping's filters (each filter that
+    names `eventName` must list it), before the record is built."""
+    if not mapping.filters:
+        return True
+    return any(
+        "eventName" not in f or filter_matches(f["eventName"], event_name) for f in mapping.filters
+    )
+
+
 def _mapping(esm: Any) -> _StreamMapping:
     with _mappings_lock:
         mapping = _mappings.get(esm.uuid)
@@ -496,6 +506,9 @@ def _patch_stream_delivery() -> None:
         if not mappings:
             return  # nothing reads this stream locally: keep nothing
         event_name = "INSERT" if old is None else "REMOVE" if new is None else "MODIFY"
+        mappings = [m for m in mappings if _may_take(_mapping(m), event_name)]
+        if not mappings:
+            return  # e.g. a dedup counter's update: no record to build (most writes)
         view = self.table.stream_specification["StreamViewType"]
         # the records are not kept in the shard: number them here (moto's shard would
         # number the next record after the ones it holds)
