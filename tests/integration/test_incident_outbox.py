@@ -68,6 +68,27 @@ def records_held(aws: Any) -> Iterator[None]:
     wait_for_workflows()  # what the test started ends inside its own moto
 
 
+def fail_starts(monkeypatch: Any, times: int | None) -> list[str]:
+    """StartExecution fails (throttled) the first `times` times, or always (None); returns the
+    incidents each attempt was for."""
+    from tocsin.adapters.workflow import StepFunctionsWorkflow
+
+    tried: list[str] = []
+    original = StepFunctionsWorkflow.start
+
+    def start(self: Any, incident: Any) -> str:
+        tried.append(incident.id)
+        if times is None or len(tried) <= times:
+            raise ClientError(
+                {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}},
+                "StartExecution",
+            )
+        return original(self, incident)
+
+    monkeypatch.setattr(StepFunctionsWorkflow, "start", start)
+    return tried
+
+
 def invoke_starter(records: list[dict[str, Any]]) -> dict[str, Any]:
     from tocsin.handlers.incident_stream import handler
     from tocsin_local.patches import FakeLambdaContext
@@ -110,23 +131,15 @@ def test_a_record_that_outlives_its_retries_is_started_by_the_sweeper(
     from tocsin.services.incidents import FINALIZE_GRACE_SECONDS
     from tocsin_local import patches
 
-    attempts: list[str] = []
     original = StepFunctionsWorkflow.start
-
-    def down(self: Any, incident: Any) -> str:
-        attempts.append(incident.id)
-        raise ClientError(
-            {"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "StartExecution"
-        )
-
-    monkeypatch.setattr(StepFunctionsWorkflow, "start", down)
+    attempts = fail_starts(monkeypatch, None)
     monkeypatch.setattr(patches, "_queue_retry_delay", 0)
     resp = http.alert("generic", generic_alert("Queue backlog", dedup_key="outbox-lost"))
     [incident_id] = resp.body["created"]
     assert patches.drain_queues(timeout=20)  # retried in the background, then dropped
     assert attempts == [incident_id] * (1 + patches._STREAM_MAX_RETRIES)
     assert executions(aws) == []
-    monkeypatch.setattr(StepFunctionsWorkflow, "start", original)
+    monkeypatch.setattr(StepFunctionsWorkflow, "start", original)  # Step Functions is back
     # the sweeper numbers and starts it after its grace period
     c = container()
     stalled = c.incident_repo.get(incident_id)
@@ -139,58 +152,27 @@ def test_a_record_that_outlives_its_retries_is_started_by_the_sweeper(
     wait_for_workflows()
 
 
-def test_a_start_that_failed_inline_is_retried_in_the_background(
-    http: Http, aws: Any, monkeypatch: Any
+@pytest.mark.parametrize("background", [False, True], ids=["inline", "background"])
+def test_a_failed_start_is_retried_until_it_starts(
+    http: Http, aws: Any, monkeypatch: Any, background: bool
 ) -> None:
-    """Not left waiting for the next new incident, and the waits wait for it."""
-    from tocsin.adapters.workflow import StepFunctionsWorkflow
+    """Inline, a failed start is not left waiting for the next new incident; in the
+    background (as Lambda's poller on AWS) the alert's answer does not wait for the start.
+    Either way the retries start from the failed record, and the waits wait for them."""
     from tocsin_local import patches
 
-    failures = {"left": 2}
-    original = StepFunctionsWorkflow.start
-
-    def flaky(self: Any, incident: Any) -> str:
-        if failures["left"]:
-            failures["left"] -= 1
-            raise ClientError(
-                {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}},
-                "StartExecution",
-            )
-        return original(self, incident)
-
-    monkeypatch.setattr(StepFunctionsWorkflow, "start", flaky)
+    tried = fail_starts(monkeypatch, 2)
     monkeypatch.setattr(patches, "_queue_retry_delay", 0)
-    resp = http.alert("generic", generic_alert("Flaky start", dedup_key="outbox-flaky"))
-    [incident_id] = resp.body["created"]
-    assert patches.drain_queues(timeout=20)
-    assert failures["left"] == 0
+    patches.set_async_queues(background)
+    try:
+        resp = http.alert("generic", generic_alert("Flaky", dedup_key=f"outbox-{background}"))
+        [incident_id] = resp.body["created"]
+        assert patches.drain_queues(timeout=20)
+    finally:
+        patches.set_async_queues(False)
+    assert tried == [incident_id] * 3
     wait_for_workflows()
     assert [e["name"] for e in executions(aws)] == [incident_id]
-
-
-def test_only_incident_inserts_invoke_the_starter(http: Http, aws: Any, monkeypatch: Any) -> None:
-    from tocsin.handlers import incident_stream
-
-    seen: list[list[str]] = []
-    original = incident_stream.handler
-
-    def spy(event: dict[str, Any], context: Any) -> Any:
-        seen.append([r["dynamodb"]["Keys"]["pk"]["S"] for r in event["Records"]])
-        return original(event, context)
-
-    monkeypatch.setattr(incident_stream, "handler", spy)
-    payload = generic_alert("Latency high", dedup_key="outbox-filter")
-    first = http.alert("generic", payload).body
-    for _ in range(3):  # re-deliveries write the dedup counter only
-        http.alert("generic", payload)
-    http.call("POST", "/v1/incidents", {"title": "By hand", "severity": "SEV3"})
-    wait_for_workflows()
-    # one invocation per new incident, each with its own record only: every other write
-    # (dedup counters, timelines, numbering, steps of the workflows) was filtered out
-    assert [len(batch) for batch in seen] == [1, 1]
-    assert seen[0] == [f"INC#{first['created'][0]}"]
-    assert all(pk.startswith("INC#") for batch in seen for pk in batch)
-    assert len(executions(aws)) == 2
 
 
 def test_a_redelivered_record_starts_nothing_twice(aws: Any, records_held: None) -> None:
@@ -235,39 +217,6 @@ def test_an_unreadable_record_is_skipped_and_the_others_start(aws: Any, records_
     # retrying could not make it readable: nothing to retry, the good one started
     assert result == {"batchItemFailures": []}
     assert [e["name"] for e in executions(aws)] == [good.id]
-
-
-def test_in_the_background_a_failed_delivery_is_retried_until_it_starts(
-    http: Http, aws: Any, monkeypatch: Any
-) -> None:
-    """As Lambda's poller on AWS: the alert's answer does not wait for the start, and a
-    failed start is retried from its record."""
-    from tocsin.adapters.workflow import StepFunctionsWorkflow
-    from tocsin_local import patches
-
-    failures = {"left": 2}
-    original = StepFunctionsWorkflow.start
-
-    def flaky(self: Any, incident: Any) -> str:
-        if failures["left"]:
-            failures["left"] -= 1
-            raise ClientError(
-                {"Error": {"Code": "ServiceUnavailable", "Message": "try again"}},
-                "StartExecution",
-            )
-        return original(self, incident)
-
-    monkeypatch.setattr(StepFunctionsWorkflow, "start", flaky)
-    patches.set_async_queues(True, retry_delay=0)
-    try:
-        resp = http.alert("generic", generic_alert("Background", dedup_key="outbox-async"))
-        [incident_id] = resp.body["created"]
-        assert patches.drain_queues(timeout=20)
-    finally:
-        patches.set_async_queues(False, retry_delay=1)
-    assert failures["left"] == 0
-    wait_for_workflows()
-    assert [e["name"] for e in executions(aws)] == [incident_id]
 
 
 @pytest.mark.parametrize(
