@@ -506,8 +506,8 @@ def _patch_stream_delivery() -> None:
         if not mappings:
             return  # nothing reads this stream locally: keep nothing
         event_name = "INSERT" if old is None else "REMOVE" if new is None else "MODIFY"
-        mappings = [m for m in mappings if _may_take(_mapping(m), event_name)]
-        if not mappings:
+        takers = [m for m in map(_mapping, mappings) if _may_take(m, event_name)]
+        if not takers:
             return  # e.g. a dedup counter's update: no record to build (most writes)
         view = self.table.stream_specification["StreamViewType"]
         # the records are not kept in the shard: number them here (moto's shard would
@@ -518,9 +518,8 @@ def _patch_stream_delivery() -> None:
         ).to_json()
         change = dict(record["dynamodb"])
         change["ApproximateCreationDateTime"] = unix_time(change["ApproximateCreationDateTime"])
-        for esm in mappings:
-            mapping = _mapping(esm)
-            event = {**record, "dynamodb": change, "eventSourceARN": esm.event_source_arn}
+        for mapping in takers:
+            event = {**record, "dynamodb": change, "eventSourceARN": mapping.esm.event_source_arn}
             if mapping.filters and not any(filter_matches(f, event) for f in mapping.filters):
                 continue
             with mapping.lock:
@@ -535,9 +534,12 @@ def _patch_stream_delivery() -> None:
 
     original_create = LambdaBackend.create_event_source_mapping
 
-    def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
+    def check_filters(spec: dict[str, Any]) -> None:
         for item in (spec.get("FilterCriteria") or {}).get("Filters") or []:
             check_filter_pattern(json.loads(item["Pattern"]))
+
+    def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
+        check_filters(spec)
         return original_create(self, spec)
 
     LambdaBackend.create_event_source_mapping = create_event_source_mapping  # type: ignore[method-assign]
@@ -545,8 +547,11 @@ def _patch_stream_delivery() -> None:
     original_update = LambdaBackend.update_event_source_mapping
 
     def update_event_source_mapping(self: Any, uuid: str, spec: dict[str, Any]) -> Any:
+        check_filters(spec)
         esm = original_update(self, uuid, spec)
         mapping = _mappings.get(uuid)
+        if mapping is not None and "FilterCriteria" in spec:
+            mapping.filters = _filters(mapping.esm)  # new filters apply to new records
         if esm is not None and esm.enabled and mapping is not None and mapping.records:
             _deliver_or_wake(mapping)  # enabled again: it resumes where it stopped
         return esm
